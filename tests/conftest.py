@@ -1,0 +1,32 @@
+"""Shared fixtures: small synthetic frames and tiny, fast estimators from the registry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tsformer import registry
+from tsformer.datasets import make_synthetic
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+#: training settings that make one fit take a second or two
+FAST = dict(lookback=48, horizon=12, max_epochs=1, batch_size=64, random_state=0, accelerator="cpu",
+            learning_rate=1e-3, val_size=48)
+
+
+def tiny(name: str, **overrides):
+    """The registered estimator ``name`` with its tiny test parameters and fast training settings."""
+    cls = registry.get_estimator(name)
+    return cls(**{**FAST, **cls.test_params(), **overrides})
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    """600 hourly rows x 3 series with daily and weekly seasonality."""
+    return make_synthetic(n_steps=600, n_series=3, freq="h", seed=1)
+
+
+@pytest.fixture(params=registry.available())
+def model_name(request):
+    return request.param

@@ -1,0 +1,89 @@
+"""The command line, end to end in subprocesses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tsformer.datasets import make_synthetic
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tsformer", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+FAST = ["--lookback", "24", "--horizon", "6", "--max-epochs", "1", "--val-size", "24", "--accelerator", "cpu",
+        "--param", "d_model=16", "--param", "n_heads=2", "--param", "d_ff=16", "--param", "e_layers=1"]
+
+
+@pytest.fixture(scope="module")
+def csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "data.csv"
+    make_synthetic(n_steps=300, n_series=2, seed=0).reset_index().to_csv(path, index=False)
+    return path
+
+
+def test_forecast_prints_a_table_and_writes_files(csv, tmp_path):
+    r = run("forecast", csv, *FAST, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert "series_0" in r.stdout and len(r.stdout.strip().splitlines()) == 6 + 2  # header lines + 6 rows
+    out, model = tmp_path / "fc.csv", tmp_path / "m.tsf"
+    r = run("forecast", csv, *FAST, "--target", "series_1", "--output", out, "--save-model", model)
+    assert r.returncode == 0, r.stderr
+    assert "epoch 1/1" in r.stderr and "train_loss" in r.stderr and "val_loss" in r.stderr
+    fc = pd.read_csv(out, parse_dates=["date"])
+    assert list(fc.columns) == ["date", "series_1"] and len(fc) == 6 and model.stat().st_size > 0
+
+
+def test_existing_output_is_not_overwritten_without_force(csv, tmp_path):
+    out = tmp_path / "fc.csv"
+    out.write_text("precious")
+    r = run("forecast", csv, *FAST, "--output", out, "--quiet")
+    assert r.returncode == 1 and "--force" in r.stderr and out.read_text() == "precious"
+    assert run("forecast", csv, *FAST, "--output", out, "--quiet", "--force").returncode == 0
+    assert out.read_text() != "precious"
+
+
+@pytest.mark.parametrize("content, args, message", [
+    ("date,a\n2020-01-01,1\nnot a date,2\n2020-01-01 02:00,3\n", [], "not timestamps"),
+    ("date,a\n2020-01-01,1\n2020-01-01,2\n2020-01-02,3\n", [], "duplicate timestamps"),
+    ("a,b\n1,2\n3,4\n", [], "no time axis"),
+    ("date,a\n2020-01-01,1\n2020-01-02,\n2020-01-03,3\n", [], "missing values"),
+    ("", [], "cannot read"),
+    ("date,a\n2020-01-01,1\n2020-01-02,2\n2020-01-03,3\n", ["--target", "zz"], "unknown target"),
+    ("date,a\n2020-01-01,1\n2020-01-02,2\n2020-01-03,3\n", [], "need at least"),
+])
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, content, args, message):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    r = run("forecast", bad, *FAST, *args, "--quiet")
+    assert r.returncode == 1
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_usage_errors(csv):
+    r = run("forecast", csv, "--no-such-flag")
+    assert r.returncode == 2 and "unrecognized arguments: --no-such-flag" in r.stderr
+    r = run("forecast", csv, "--model", "nosuch", "--quiet")
+    assert r.returncode == 1 and "unknown model 'nosuch'" in r.stderr
+    r = run("forecast", csv, "--param", "bogus=1", "--quiet")
+    assert r.returncode == 1 and "unknown parameter 'bogus'" in r.stderr
+    assert run("forecast", "missing.csv", "--quiet").returncode == 1
+
+
+def test_models_datasets_and_help():
+    r = run("models")
+    assert r.returncode == 0 and "itransformer" in r.stdout
+    assert "ETTh1" in run("datasets").stdout
+    r = run("--help")
+    assert r.returncode == 0 and "forecast" in r.stdout and "models" in r.stdout
+    r = run("forecast", "--help")
+    for flag in ("--model", "--horizon", "--lookback", "--time-col", "--target", "--max-epochs", "--output",
+                 "--save-model", "--quiet", "--force", "--param"):
+        assert flag in r.stdout

@@ -1,0 +1,124 @@
+"""The shared battery: every registered estimator, with its tiny test parameters."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import (check_estimators_unfitted, check_get_params_invariance,
+                                            check_no_attributes_set_in_init, check_parameters_default_constructible,
+                                            check_set_params)
+
+import tsformer
+from tsformer import registry
+from tsformer.datasets import make_synthetic
+from tsformer.errors import ConfigError, DataError, OutputExistsError
+
+from .conftest import tiny
+
+SKLEARN_CHECKS = [check_parameters_default_constructible, check_no_attributes_set_in_init,
+                  check_get_params_invariance, check_set_params, check_estimators_unfitted]
+
+
+@pytest.mark.parametrize("check", SKLEARN_CHECKS, ids=lambda c: c.__name__)
+def test_sklearn_api_checks(model_name, check):
+    cls = registry.get_estimator(model_name)
+    check(cls.__name__, cls())
+
+
+def test_unfitted_predict_raises_not_fitted(model_name):
+    with pytest.raises(NotFittedError, match="not fitted"):
+        tiny(model_name).predict()
+
+
+def test_fit_predict_shapes_index_and_columns(model_name, synthetic):
+    est = tiny(model_name)
+    assert est.fit(synthetic) is est
+    fc = est.predict()
+    assert fc.shape == (12, 3) and list(fc.columns) == list(synthetic.columns)
+    expected = pd.date_range(synthetic.index[-1], periods=13, freq="h")[1:]
+    assert fc.index.equals(expected) and np.isfinite(fc.to_numpy()).all()
+    fc2 = est.predict(synthetic.iloc[:300])
+    assert fc2.index[0] == synthetic.index[300] and not np.allclose(fc2.to_numpy(), fc.to_numpy())
+    assert est.history_ and "train_loss" in est.history_[0] and "val_loss" in est.history_[0]
+
+
+def test_target_subset_forecasts_only_the_target(model_name, synthetic):
+    fc = tiny(model_name, target=["series_2"]).fit(synthetic).predict()
+    assert list(fc.columns) == ["series_2"]
+
+
+def test_predict_does_not_write_to_the_estimator(model_name, synthetic):
+    est = tiny(model_name).fit(synthetic)
+    before = {k: v for k, v in vars(est).items() if k != "network_"}
+    weights = {k: v.clone() for k, v in est.network_.state_dict().items()}
+    est.predict()
+    est.predict(synthetic.iloc[:400])
+    assert set(vars(est)) == set(before) | {"network_"}
+    assert all((est.network_.state_dict()[k] == v).all() for k, v in weights.items())
+
+
+def test_same_seed_same_forecast(model_name, synthetic):
+    a = tiny(model_name).fit(synthetic).predict()
+    b = tiny(model_name).fit(synthetic).predict()
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_save_load_and_pickle_roundtrips(model_name, synthetic, tmp_path):
+    est = tiny(model_name).fit(synthetic)
+    path = est.save(tmp_path / "m.tsf")
+    loaded = tsformer.load(path)
+    assert type(loaded) is type(est) and loaded.get_params() == est.get_params()
+    pd.testing.assert_frame_equal(loaded.predict(), est.predict())
+    pd.testing.assert_frame_equal(loaded.predict(synthetic.iloc[:350]), est.predict(synthetic.iloc[:350]))
+    with pytest.raises(OutputExistsError, match="overwrite=True"):
+        est.save(path)
+    est.save(path, overwrite=True)
+    again = pickle.loads(pickle.dumps(est))
+    pd.testing.assert_frame_equal(again.predict(), est.predict())
+    assert clone(est).get_params() == est.get_params() and not hasattr(clone(est), "network_")
+
+
+def test_learns_beats_last_value_forecast(model_name):
+    df = make_synthetic(n_steps=1500, n_series=3, freq="h", seed=3, periods=(24,), noise=0.05)
+    train, test = df.iloc[:1200], df
+    est = tiny(model_name, max_epochs=4, val_size=120, lookback=48, horizon=12).fit(train)
+    model = est.evaluate(test, start=1200, scale="standardized")
+    # the last-value ("naive") forecast over the same windows, same units
+    z = est.scaler_.transform(test.to_numpy())
+    starts = np.arange(1200 - 48, len(test) - 48 - 12 + 1)
+    naive = np.mean([(z[s + 48:s + 60] - z[s + 47]) ** 2 for s in starts])
+    assert model["n_windows"] == len(starts)
+    assert model["mse"] < 0.5 * naive, (model, naive)
+
+
+def test_history_with_other_columns_is_rejected(model_name, synthetic):
+    est = tiny(model_name).fit(synthetic)
+    with pytest.raises(DataError, match="missing \\['series_2'\\]"):
+        est.predict(synthetic.drop(columns="series_2"))
+    with pytest.raises(DataError, match="needs the last lookback"):
+        est.predict(synthetic.iloc[:10])
+    pd.testing.assert_frame_equal(est.predict(synthetic[synthetic.columns[::-1]]), est.predict())
+
+
+def test_too_few_rows_and_bad_params_are_clear(model_name, synthetic):
+    with pytest.raises(DataError, match="need at least 108 rows"):
+        tiny(model_name).fit(synthetic.iloc[:100])
+    with pytest.raises(ConfigError, match="lookback must be a positive integer"):
+        tiny(model_name, lookback=0).fit(synthetic)
+    with pytest.raises(ConfigError, match="val_size"):
+        tiny(model_name, val_size=1.5).fit(synthetic)
+    with pytest.raises(DataError, match="validation tail has 5 rows"):
+        tiny(model_name, val_size=5).fit(synthetic)
+
+
+def test_long_frame_in_long_frame_out(model_name, synthetic):
+    long = synthetic.reset_index().melt(id_vars="date", var_name="unique_id", value_name="y")
+    long = long.rename(columns={"date": "ds"})
+    fc = tiny(model_name, val_size=0).fit(long).predict()
+    assert list(fc.columns) == ["unique_id", "ds", "y"] and len(fc) == 3 * 12
+    assert set(fc["unique_id"]) == set(synthetic.columns)

@@ -1,0 +1,59 @@
+"""Shared network blocks: RevIN, decomposition, attention projections."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tsformer.nn.layers import AttentionLayer, FullAttention, RevIN, SeriesDecomposition, decompose, moving_average
+
+
+def test_revin_normalize_denormalize_is_identity_and_stateless():
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 3) * 5 + 7
+    for affine in (False, True):
+        revin = RevIN(3, affine=affine)
+        if affine:
+            with torch.no_grad():
+                revin.weight.uniform_(0.5, 2.0)
+                revin.bias.uniform_(-1, 1)
+        z, stats = revin.normalize(x)
+        torch.testing.assert_close(revin.denormalize(z, stats), x, rtol=1e-5, atol=1e-4)
+        if not affine:
+            torch.testing.assert_close(z.mean(1), torch.zeros(4, 3), atol=1e-5, rtol=0)
+        assert not any(isinstance(v, torch.Tensor) for k, v in vars(revin).items() if not k.startswith("_"))
+
+
+def test_decomposition_sums_to_input_and_tracks_a_ramp():
+    x = torch.randn(2, 50, 3)
+    seasonal, trend = SeriesDecomposition(25)(x)
+    torch.testing.assert_close(seasonal + trend, x)
+    ramp = torch.linspace(0, 10, 60)[None, :, None]
+    trend = moving_average(ramp, 25)
+    torch.testing.assert_close(trend[:, 12:-12], ramp[:, 12:-12], atol=1e-5, rtol=0)
+    # numpy in, numpy out, same shapes
+    arr = np.sin(np.arange(40.0))
+    s, t = decompose(arr, 5)
+    assert isinstance(s, np.ndarray) and s.shape == (40,)
+    np.testing.assert_allclose(s + t, arr)
+    assert decompose(np.ones((40, 2)), 4)[1].shape == (40, 2)  # even kernels keep the length too
+
+
+def test_fused_qkv_equals_separate_projections():
+    torch.manual_seed(0)
+    layer = AttentionLayer(FullAttention(), d_model=16, n_heads=4)
+    x = torch.randn(2, 7, 16)
+    fused = layer(x, x, x)
+    separate = layer(x, x.clone(), x.clone())  # different objects: the split path
+    torch.testing.assert_close(fused, separate)
+    mem = torch.randn(2, 5, 16)
+    assert layer(x, mem, mem).shape == (2, 7, 16)
+
+
+def test_causal_attention_never_looks_ahead():
+    torch.manual_seed(0)
+    layer = AttentionLayer(FullAttention(), d_model=8, n_heads=2).eval()
+    x = torch.randn(1, 10, 8)
+    y = x.clone()
+    y[:, 6:] += 1.0
+    torch.testing.assert_close(layer(x, x, x, causal=True)[:, :6], layer(y, y, y, causal=True)[:, :6])

@@ -1,0 +1,14 @@
+"""tsformer: deep time-series forecasters behind one scikit-learn-style interface.
+
+    >>> from tsformer import ITransformerForecaster
+    >>> from tsformer.datasets import load_dataset
+    >>> est = ITransformerForecaster(lookback=96, horizon=24).fit(load_dataset("ETTh1"))
+    >>> est.predict()   # DataFrame indexed by the next 24 timestamps
+"""
+
+from ._version import __version__
+from .base import load
+from .datasets import load_dataset, make_synthetic
+from .estimators import ITransformerForecaster
+
+__all__ = ["__version__", "load", "load_dataset", "make_synthetic", "ITransformerForecaster"]

@@ -1,0 +1,57 @@
+"""iTransformer (Liu et al., ICLR 2024): "Inverted Transformers Are Effective for Time Series Forecasting".
+
+The Transformer is applied to the *inverted* view of the window: every variate's whole lookback is
+embedded as one token (``Linear(lookback, d_model)``), self-attention mixes information **across
+variates**, the feed-forward network works on each variate token alone, and a linear projection maps
+each token to the horizon.  Calendar features, when given, become extra tokens (as in the reference
+code) that the variates attend to; they are dropped before the projection.  Instance normalization
+(RevIN without affine parameters, the paper's ``use_norm``) wraps the whole.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from .layers import AttentionLayer, Encoder, EncoderLayer, FullAttention, InvertedEmbedding, RevIN
+
+__all__ = ["ITransformer"]
+
+
+class ITransformer(nn.Module):
+    """``forward(x (B, lookback, n_vars), x_mark (B, lookback, n_marks)=None) -> (B, horizon, n_vars)``.
+
+    Args:
+        n_vars: number of variates ``C``.
+        lookback, horizon: input and output lengths.
+        n_marks: number of calendar features per step (0: none used).
+        d_model, n_heads, e_layers, d_ff, dropout, activation: encoder size.
+        use_norm: wrap the network in instance normalization.
+    """
+
+    def __init__(self, *, n_vars: int, lookback: int, horizon: int, n_marks: int = 0, d_model: int = 512,
+                 n_heads: int = 8, e_layers: int = 2, d_ff: int = 2048, dropout: float = 0.1,
+                 activation: str = "gelu", use_norm: bool = True):
+        super().__init__()
+        self.n_vars = n_vars
+        self.n_marks = n_marks
+        self.revin = RevIN(n_vars, affine=False) if use_norm else None
+        self.embedding = InvertedEmbedding(lookback, d_model, dropout=dropout)
+        self.encoder = Encoder(
+            [
+                EncoderLayer(AttentionLayer(FullAttention(dropout=dropout), d_model=d_model, n_heads=n_heads),
+                             d_model, d_ff, dropout=dropout, act=activation)
+                for _ in range(e_layers)
+            ],
+            norm=nn.LayerNorm(d_model),
+        )
+        self.projection = nn.Linear(d_model, horizon)
+
+    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None) -> torch.Tensor:
+        if self.revin is not None:
+            x, stats = self.revin.normalize(x)
+        marks = x_mark if self.n_marks else None
+        tokens = self.encoder(self.embedding(x, marks))          # (B, C + F, D)
+        y = rearrange(self.projection(tokens[:, : self.n_vars]), "b c h -> b h c")
+        return self.revin.denormalize(y, stats) if self.revin is not None else y

@@ -1,0 +1,67 @@
+"""Attention: the full scaled dot-product kernel and the multi-head projection layer around it.
+
+An *inner attention* maps per-head queries, keys and values ``(B, H, L, E)`` to ``(B, H, L_q, E)``;
+:class:`FullAttention` is the O(L^2) one, other models plug in their own (ProbSparse, Auto-Correlation)
+through the same interface.  :class:`AttentionLayer` owns the projections: one fused QKV matrix, used
+in one matmul for self-attention and split into its Q and KV parts for cross-attention.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+__all__ = ["FullAttention", "AttentionLayer"]
+
+
+class FullAttention(nn.Module):
+    """``softmax(Q K^T / sqrt(E)) V`` with optional causal mask; ``(B, H, L, E)`` in and out."""
+
+    def __init__(self, *, dropout: float = 0.0, scale: float | None = None):
+        super().__init__()
+        self.dropout = dropout
+        self.scale = scale
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False) -> torch.Tensor:
+        return F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=causal, scale=self.scale
+        )
+
+
+class AttentionLayer(nn.Module):
+    """Multi-head attention around an inner attention kernel.
+
+    ``forward(queries (B, Lq, D), keys (B, Lk, D), values (B, Lk, D)) -> (B, Lq, D)``.  Passing the
+    same tensor three times (self-attention) costs one fused QKV matmul.
+    """
+
+    def __init__(self, attention: nn.Module, *, d_model: int, n_heads: int):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        self.attention = attention
+        self.n_heads = n_heads
+        self.d_model = d_model
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def project(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor):
+        """Per-head ``q, k, v`` of shape ``(B, H, L, E)``."""
+        d = self.d_model
+        if queries is keys and keys is values:
+            q, k, v = self.qkv(queries).split(d, dim=-1)
+        else:
+            w, b = self.qkv.weight, self.qkv.bias
+            q = F.linear(queries, w[:d], b[:d])
+            if keys is values:
+                k, v = F.linear(keys, w[d:], b[d:]).split(d, dim=-1)
+            else:
+                k, v = F.linear(keys, w[d:2 * d], b[d:2 * d]), F.linear(values, w[2 * d:], b[2 * d:])
+        return tuple(rearrange(t, "b l (h e) -> b h l e", h=self.n_heads) for t in (q, k, v))
+
+    def forward(self, queries, keys, values, *, causal: bool = False) -> torch.Tensor:
+        q, k, v = self.project(queries, keys, values)
+        out = self.attention(q, k, v, causal=causal)
+        return self.out(rearrange(out, "b h l e -> b l (h e)"))

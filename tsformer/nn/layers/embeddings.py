@@ -1,0 +1,88 @@
+"""Input embeddings: values, positions and calendar (time) features."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import rearrange
+from torch import nn
+
+__all__ = ["PositionalEmbedding", "TokenEmbedding", "TimeFeatureEmbedding", "DataEmbedding", "InvertedEmbedding"]
+
+
+class PositionalEmbedding(nn.Module):
+    """Fixed sinusoidal positions: ``forward(x (B, L, ...)) -> (1, L, d_model)``."""
+
+    def __init__(self, d_model: int, max_len: int = 10000):
+        super().__init__()
+        pos = torch.arange(max_len, dtype=torch.float32)[:, None]
+        div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+        pe = torch.zeros(max_len, d_model)
+        pe[:, 0::2] = torch.sin(pos * div)
+        pe[:, 1::2] = torch.cos(pos * div[: d_model // 2])
+        self.register_buffer("pe", pe[None], persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pe[:, : x.shape[1]]
+
+
+class TokenEmbedding(nn.Module):
+    """Value embedding by a width-3 circular ``Conv1d`` over time: ``(B, L, C) -> (B, L, d_model)``."""
+
+    def __init__(self, c_in: int, d_model: int):
+        super().__init__()
+        self.conv = nn.Conv1d(c_in, d_model, kernel_size=3, padding=1, padding_mode="circular", bias=False)
+        nn.init.kaiming_normal_(self.conv.weight, mode="fan_in", nonlinearity="leaky_relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return rearrange(self.conv(rearrange(x, "b l c -> b c l")), "b d l -> b l d")
+
+
+class TimeFeatureEmbedding(nn.Module):
+    """Linear map of calendar features: ``(B, L, F) -> (B, L, d_model)``."""
+
+    def __init__(self, n_marks: int, d_model: int):
+        super().__init__()
+        self.proj = nn.Linear(n_marks, d_model, bias=False)
+
+    def forward(self, marks: torch.Tensor) -> torch.Tensor:
+        return self.proj(marks)
+
+
+class DataEmbedding(nn.Module):
+    """Value + position + time-feature embedding, then dropout: ``(B, L, C), (B, L, F) -> (B, L, d_model)``."""
+
+    def __init__(self, c_in: int, d_model: int, *, n_marks: int = 0, dropout: float = 0.1, positional: bool = True):
+        super().__init__()
+        self.value = TokenEmbedding(c_in, d_model)
+        self.position = PositionalEmbedding(d_model) if positional else None
+        self.time = TimeFeatureEmbedding(n_marks, d_model) if n_marks else None
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.value(x)
+        if self.position is not None:
+            out = out + self.position(x)
+        if self.time is not None and marks is not None:
+            out = out + self.time(marks)
+        return self.dropout(out)
+
+
+class InvertedEmbedding(nn.Module):
+    """iTransformer's inverted embedding: each variate's whole lookback becomes one token.
+
+    ``x (B, L, C)`` and optional ``marks (B, L, F)`` -> ``(B, C + F, d_model)``; calendar features
+    become extra tokens that the variates can attend to.
+    """
+
+    def __init__(self, lookback: int, d_model: int, *, dropout: float = 0.1):
+        super().__init__()
+        self.proj = nn.Linear(lookback, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
+        tokens = rearrange(x, "b l c -> b c l")
+        if marks is not None and marks.shape[-1]:
+            tokens = torch.cat([tokens, rearrange(marks, "b l f -> b f l")], dim=1)
+        return self.dropout(self.proj(tokens))

@@ -1,0 +1,66 @@
+"""Reversible instance normalization (RevIN, Kim et al., ICLR 2022).
+
+Each window is normalized by its own per-variate mean and standard deviation before the network
+sees it, and the forecast is mapped back with the same statistics.  The statistics are *returned*,
+never stored on the module, so a forward pass has no hidden state::
+
+    z, stats = revin.normalize(x)      # x: (B, L, C)
+    y = revin.denormalize(y_hat, stats)  # y_hat: (B, H, C)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+__all__ = ["RevIN", "RevINStats", "instance_normalize", "instance_denormalize"]
+
+
+class RevINStats(NamedTuple):
+    mean: torch.Tensor  # (B, 1, C)
+    std: torch.Tensor   # (B, 1, C)
+
+
+def instance_normalize(x: torch.Tensor, eps: float = 1e-5, dim: int = 1) -> tuple[torch.Tensor, RevINStats]:
+    """``x: (B, L, C)`` -> ``(z, stats)`` with ``z`` zero-mean, unit-variance along ``dim`` (time)."""
+    mean = x.mean(dim, keepdim=True).detach()
+    std = torch.sqrt(x.var(dim, keepdim=True, unbiased=False) + eps).detach()
+    return (x - mean) / std, RevINStats(mean, std)
+
+
+def instance_denormalize(y: torch.Tensor, stats: RevINStats) -> torch.Tensor:
+    """Inverse of :func:`instance_normalize`: ``y: (B, H, C)`` back to the input's scale."""
+    return y * stats.std + stats.mean
+
+
+class RevIN(nn.Module):
+    """RevIN with an optional learnable per-variate affine map.
+
+    Args:
+        n_vars: number of variates ``C`` (only used when ``affine``).
+        affine: learn ``gamma, beta`` applied after normalizing (and undone before denormalizing).
+        eps: variance floor.
+    """
+
+    def __init__(self, n_vars: int, *, affine: bool = True, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = nn.Parameter(torch.ones(n_vars))
+            self.bias = nn.Parameter(torch.zeros(n_vars))
+
+    def normalize(self, x: torch.Tensor) -> tuple[torch.Tensor, RevINStats]:
+        """``x: (B, L, C)`` -> ``(z: (B, L, C), stats)``."""
+        z, stats = instance_normalize(x, self.eps)
+        if self.affine:
+            z = z * self.weight + self.bias
+        return z, stats
+
+    def denormalize(self, y: torch.Tensor, stats: RevINStats) -> torch.Tensor:
+        """``y: (B, H, C)`` normalized forecast -> original scale, using ``stats`` from :meth:`normalize`."""
+        if self.affine:
+            y = (y - self.bias) / (self.weight + self.eps * self.eps)
+        return instance_denormalize(y, stats)

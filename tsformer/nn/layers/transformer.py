@@ -1,0 +1,64 @@
+"""Transformer encoder blocks shared by the attention-based models."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import AttentionLayer
+
+__all__ = ["activation", "FeedForward", "EncoderLayer", "Encoder"]
+
+
+def activation(name: str) -> nn.Module:
+    """``"gelu"`` or ``"relu"`` as a module."""
+    table = {"gelu": nn.GELU, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
+    if name not in table:
+        raise ValueError(f"activation must be one of {sorted(table)}, got {name!r}")
+    return table[name]()
+
+
+class FeedForward(nn.Module):
+    """Position-wise ``Linear(d_model, d_ff) -> act -> dropout -> Linear(d_ff, d_model) -> dropout``.
+
+    (The reference implementations use ``Conv1d(kernel_size=1)``, the same map.)
+    """
+
+    def __init__(self, d_model: int, d_ff: int, *, dropout: float = 0.1, act: str = "gelu"):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(d_model, d_ff), activation(act), nn.Dropout(dropout), nn.Linear(d_ff, d_model), nn.Dropout(dropout)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class EncoderLayer(nn.Module):
+    """Post-norm block: ``x = norm1(x + drop(attn(x))); x = norm2(x + ffn(x))``; ``(B, N, D) -> (B, N, D)``."""
+
+    def __init__(self, attention: AttentionLayer, d_model: int, d_ff: int, *, dropout: float = 0.1, act: str = "gelu"):
+        super().__init__()
+        self.attention = attention
+        self.ffn = FeedForward(d_model, d_ff, dropout=dropout, act=act)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(x + self.dropout(self.attention(x, x, x)))
+        return self.norm2(x + self.ffn(x))
+
+
+class Encoder(nn.Module):
+    """A stack of layers followed by an optional final ``LayerNorm``; ``(B, N, D) -> (B, N, D)``."""
+
+    def __init__(self, layers: list[nn.Module], norm: nn.Module | None = None):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.norm = norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x if self.norm is None else self.norm(x)

@@ -1,0 +1,7 @@
+"""Training: one LightningModule for every network, and the trainer factory."""
+
+from .module import LOSSES, LR_SCHEDULES, ForecastingModule
+from .trainer import make_loader, make_trainer, quiet_lightning, seed_everything, train_network
+
+__all__ = ["ForecastingModule", "LOSSES", "LR_SCHEDULES", "make_loader", "make_trainer", "quiet_lightning", "seed_everything",
+           "train_network"]

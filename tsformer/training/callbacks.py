@@ -1,0 +1,77 @@
+"""Callbacks the trainer factory adds: best-weights restore and a per-epoch summary line."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import lightning as L
+
+__all__ = ["BestWeights", "EpochSummary", "LossHistory"]
+
+
+class BestWeights(L.Callback):
+    """Keep an in-memory copy of the weights with the lowest ``monitor`` value; restore them at the end.
+
+    Early stopping alone leaves the weights of the *last* epoch; the reference implementations reload
+    their best checkpoint.  This does the same without writing checkpoint files.
+    """
+
+    def __init__(self, monitor: str = "val_loss"):
+        self.monitor = monitor
+        self.best_score = math.inf
+        self.best_state = None
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        score = trainer.callback_metrics.get(self.monitor)
+        if score is None:
+            return
+        score = float(score)
+        if score < self.best_score:
+            self.best_score = score
+            self.best_state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+
+    def on_fit_end(self, trainer, pl_module):
+        if self.best_state is not None:
+            pl_module.load_state_dict(self.best_state)
+
+
+class LossHistory(L.Callback):
+    """Record ``train_loss`` / ``val_loss`` and the wall time of every epoch in ``self.epochs``."""
+
+    def __init__(self):
+        self.epochs: list[dict] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        metrics = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch + 1, "seconds": time.perf_counter() - self._start}
+        for name in ("train_loss", "val_loss"):
+            if name in metrics:
+                row[name] = float(metrics[name])
+        self.epochs.append(row)
+
+
+class EpochSummary(L.Callback):
+    """Print one line per epoch to stderr: epoch, train and validation loss, seconds."""
+
+    def __init__(self, history: LossHistory, stream=None):
+        self.history = history
+        self.stream = stream or sys.stderr
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        # runs after LossHistory (callbacks run in order), so the last row is this epoch's
+        if not self.history.epochs:
+            return
+        row = self.history.epochs[-1]
+        parts = [f"epoch {row['epoch']}/{trainer.max_epochs}"]
+        parts += [f"{k} {row[k]:.4f}" for k in ("train_loss", "val_loss") if k in row]
+        parts.append(f"{row['seconds']:.1f}s")
+        print("  ".join(parts), file=self.stream, flush=True)
+
