@@ -41,3 +41,11 @@ def test_instance_normalization_makes_it_scale_equivariant():
     model = net()
     x = torch.randn(2, 24, 5)
     torch.testing.assert_close(model(x * 10 + 3), model(x) * 10 + 3, rtol=1e-4, atol=1e-3)
+
+
+def test_several_outputs_per_step_are_each_denormalized():
+    model = net(n_outputs=3)
+    x = torch.randn(2, 24, 5)
+    y = model(x)
+    assert y.shape == (2, 6, 5, 3)
+    torch.testing.assert_close(model(x * 10 + 3), y * 10 + 3, rtol=1e-4, atol=1e-3)

@@ -57,3 +57,13 @@ def test_causal_attention_never_looks_ahead():
     y = x.clone()
     y[:, 6:] += 1.0
     torch.testing.assert_close(layer(x, x, x, causal=True)[:, :6], layer(y, y, y, causal=True)[:, :6])
+
+
+def test_revin_denormalizes_a_trailing_outputs_axis():
+    x = torch.randn(4, 32, 3) * 5 + 7
+    revin = RevIN(3, affine=True)
+    z, stats = revin.normalize(x)
+    y = torch.stack([z[:, :8], z[:, :8] + 1], dim=-1)  # (B, H, C, 2)
+    back = revin.denormalize(y, stats)
+    torch.testing.assert_close(back[..., 0], revin.denormalize(z[:, :8], stats))
+    torch.testing.assert_close(back[..., 1], revin.denormalize(z[:, :8] + 1, stats))

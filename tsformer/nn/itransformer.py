@@ -22,20 +22,24 @@ __all__ = ["ITransformer"]
 class ITransformer(nn.Module):
     """``forward(x (B, lookback, n_vars), x_mark (B, lookback, n_marks)=None) -> (B, horizon, n_vars)``.
 
+    With ``n_outputs > 1`` the output is ``(B, horizon, n_vars, n_outputs)`` (e.g. one per quantile).
+
     Args:
         n_vars: number of variates ``C``.
         lookback, horizon: input and output lengths.
         n_marks: number of calendar features per step (0: none used).
         d_model, n_heads, e_layers, d_ff, dropout, activation: encoder size.
         use_norm: wrap the network in instance normalization.
+        n_outputs: values forecast per variate and step.
     """
 
     def __init__(self, *, n_vars: int, lookback: int, horizon: int, n_marks: int = 0, d_model: int = 512,
                  n_heads: int = 8, e_layers: int = 2, d_ff: int = 2048, dropout: float = 0.1,
-                 activation: str = "gelu", use_norm: bool = True):
+                 activation: str = "gelu", use_norm: bool = True, n_outputs: int = 1):
         super().__init__()
         self.n_vars = n_vars
         self.n_marks = n_marks
+        self.n_outputs = n_outputs
         self.revin = RevIN(n_vars, affine=False) if use_norm else None
         self.embedding = InvertedEmbedding(lookback, d_model, dropout=dropout)
         self.encoder = Encoder(
@@ -46,12 +50,14 @@ class ITransformer(nn.Module):
             ],
             norm=nn.LayerNorm(d_model),
         )
-        self.projection = nn.Linear(d_model, horizon)
+        self.projection = nn.Linear(d_model, horizon * n_outputs)
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None) -> torch.Tensor:
         if self.revin is not None:
             x, stats = self.revin.normalize(x)
         marks = x_mark if self.n_marks else None
         tokens = self.encoder(self.embedding(x, marks))          # (B, C + F, D)
-        y = rearrange(self.projection(tokens[:, : self.n_vars]), "b c h -> b h c")
+        y = rearrange(self.projection(tokens[:, : self.n_vars]), "b c (h q) -> b h c q", q=self.n_outputs)
+        if self.n_outputs == 1:
+            y = y[..., 0]
         return self.revin.denormalize(y, stats) if self.revin is not None else y

@@ -31,8 +31,14 @@ def instance_normalize(x: torch.Tensor, eps: float = 1e-5, dim: int = 1) -> tupl
 
 
 def instance_denormalize(y: torch.Tensor, stats: RevINStats) -> torch.Tensor:
-    """Inverse of :func:`instance_normalize`: ``y: (B, H, C)`` back to the input's scale."""
-    return y * stats.std + stats.mean
+    """Inverse of :func:`instance_normalize`: ``y: (B, H, C)`` back to the input's scale.
+
+    ``y`` may carry a trailing outputs axis, ``(B, H, C, Q)`` (e.g. quantiles); each output is mapped back.
+    """
+    mean, std = stats
+    if y.ndim == mean.ndim + 1:
+        mean, std = mean[..., None], std[..., None]
+    return y * std + mean
 
 
 class RevIN(nn.Module):
@@ -60,7 +66,8 @@ class RevIN(nn.Module):
         return z, stats
 
     def denormalize(self, y: torch.Tensor, stats: RevINStats) -> torch.Tensor:
-        """``y: (B, H, C)`` normalized forecast -> original scale, using ``stats`` from :meth:`normalize`."""
+        """``y: (B, H, C)`` or ``(B, H, C, Q)`` normalized forecast -> original scale, with ``stats`` from :meth:`normalize`."""
         if self.affine:
-            y = (y - self.bias) / (self.weight + self.eps * self.eps)
+            w, b = (self.weight, self.bias) if y.ndim == 3 else (self.weight[:, None], self.bias[:, None])
+            y = (y - b) / (w + self.eps * self.eps)
         return instance_denormalize(y, stats)

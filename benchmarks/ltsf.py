@@ -1,0 +1,120 @@
+"""Long-horizon forecasting benchmark on the ETT data, standard protocol.
+
+    python benchmarks/ltsf.py --model itransformer --dataset ETTh1 --horizon 96
+
+Protocol (as in the Informer, Autoformer, ETSformer, iTransformer and Mamba papers; see
+shared/data/README.md): train / validation / test = the first 12 / next 4 / next 4 months
+(ETTh: 8640 / 2880 / 2880 rows, ETTm: four times that); each later split starts `lookback` rows
+early; every column z-scored with the train split's statistics; MSE and MAE on the z-scored test
+windows, every window (stride 1), none dropped.
+
+The model is trained through the public estimator API: ``fit`` on train + validation rows with
+``val_size`` = the validation months (so the scaler sees the train rows only and early stopping
+watches the validation months), then ``evaluate(..., start=<first test row>, scale="standardized")``.
+
+Prints one result line and appends it as JSON to ``--results`` (default benchmarks/results.jsonl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from tsformer import registry
+from tsformer.datasets import load_dataset
+
+# Reference hyper-parameters from each paper's official ETTh1 script (lookback 96).
+# Keys are estimator parameters; training settings shared by all papers are in TRAINING.
+CONFIGS: dict[str, dict] = {
+    # iTransformer scripts/multivariate_forecasting/ETT/iTransformer_ETTh1.sh
+    "itransformer": dict(d_model=256, d_ff=256, e_layers=2, n_heads=8, dropout=0.1),
+}
+TRAINING = dict(batch_size=32, learning_rate=1e-4, max_epochs=10, patience=3, lr_schedule="halve")
+ROWS = {"ETTh": (8640, 2880, 2880), "ETTm": (34560, 11520, 11520)}
+
+
+def machine() -> str:
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, choices=sorted(CONFIGS))
+    p.add_argument("--dataset", default="ETTh1", choices=["ETTh1", "ETTh2", "ETTm1", "ETTm2"])
+    p.add_argument("--data-dir", default=None, help="folder with the ETT CSV files (ETTh1 is bundled)")
+    p.add_argument("--horizon", type=int, default=96)
+    p.add_argument("--lookback", type=int, default=96)
+    p.add_argument("--max-epochs", type=int, default=TRAINING["max_epochs"])
+    p.add_argument("--seed", type=int, default=2021)
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="override a model parameter")
+    p.add_argument("--results", default=str(Path(__file__).with_name("results.jsonl")))
+    p.add_argument("--verbose", action="store_true", help="print a line per epoch")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    n_train, n_val, n_test = ROWS[args.dataset[:4]]
+    df = load_dataset(args.dataset, path=args.data_dir) if args.data_dir or args.dataset != "ETTh1" else load_dataset("ETTh1")
+    params = {**CONFIGS[args.model], **TRAINING, "max_epochs": args.max_epochs}
+    params.update({k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.param)})
+    cls = registry.get_estimator(args.model)
+    est = cls(lookback=args.lookback, horizon=args.horizon, val_size=n_val, random_state=args.seed,
+              accelerator="cpu" if not torch.cuda.is_available() else "auto", verbose=args.verbose, **params)
+
+    t0 = time.perf_counter()
+    est.fit(df.iloc[: n_train + n_val])
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    metrics = est.evaluate(df.iloc[: n_train + n_val + n_test], start=n_train + n_val, scale="standardized")
+    eval_s = time.perf_counter() - t0
+    epochs = est.history_
+    result = {
+        "model": args.model, "dataset": args.dataset, "lookback": args.lookback, "horizon": args.horizon,
+        "mse": round(metrics["mse"], 4), "mae": round(metrics["mae"], 4), "test_windows": metrics["n_windows"],
+        "epochs": len(epochs), "best_epoch": 1 + min(range(len(epochs)), key=lambda i: epochs[i].get("val_loss", 1e9)),
+        "s_per_epoch": round(sum(e["seconds"] for e in epochs) / max(len(epochs), 1), 1),
+        "fit_s": round(fit_s, 1), "eval_s": round(eval_s, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
+        "params": {k: v for k, v in est.get_params().items() if k in params},
+        "n_weights": sum(p.numel() for p in est.network_.parameters()),
+        "machine": machine(), "commit": git_commit(), "date": time.strftime("%Y-%m-%d"),
+    }
+    print(f"{args.model} {args.dataset} L={args.lookback} H={args.horizon}: test MSE {result['mse']:.4f} "
+          f"MAE {result['mae']:.4f} | {result['epochs']} epochs (best {result['best_epoch']}), "
+          f"{result['s_per_epoch']} s/epoch | peak RSS {result['peak_rss_mb']:.0f} MB | {result['machine']}")
+    with open(args.results, "a") as f:
+        f.write(json.dumps(result) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
