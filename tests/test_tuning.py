@@ -391,7 +391,7 @@ def test_two_processes_share_one_postgresql_study(csv):
     try:
         _two_workers(csv, url, name, 6)
     finally:
-        optuna.delete_study(study_name=name, storage=url)
+        optuna.delete_study(study_name=name, storage=open_storage(url))
 
 
 def test_a_killed_worker_is_replaced_and_the_rerun_completes_the_study(csv, tmp_path):

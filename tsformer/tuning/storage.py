@@ -61,6 +61,9 @@ def open_storage(storage) -> optuna.storages.BaseStorage:
 
 def _open_database(url: str) -> optuna.storages.BaseStorage:
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if url.split("://", 1)[0].lower() in ("postgresql", "postgres"):
+        # the driver tsformer[postgres] installs (psycopg 3), whatever SQLAlchemy's default for the scheme
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     # SQLite serializes writers: wait for the lock instead of failing at once under several workers
     engine_kwargs = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else {"pool_pre_ping": True}
     try:
