@@ -294,9 +294,10 @@ def run(*args, timeout=300):
 
 
 @pytest.fixture(scope="module")
-def csv(tmp_path_factory):
+def csv(frame, tmp_path_factory):
+    """The module's frame as a CSV file with a ``date`` column."""
     path = tmp_path_factory.mktemp("tune") / "data.csv"
-    make_synthetic(n_steps=400, n_series=2, seed=0).reset_index().to_csv(path, index=False)
+    frame.reset_index().to_csv(path, index=False)
     return path
 
 
