@@ -1,7 +1,7 @@
 """Training: one LightningModule for every network, and the trainer factory."""
 
-from .module import LOSSES, LR_SCHEDULES, ForecastingModule
+from .module import LOSSES, LR_SCHEDULES, ForecastingModule, pinball_loss, sort_quantiles
 from .trainer import make_loader, make_trainer, quiet_lightning, seed_everything, train_network
 
-__all__ = ["ForecastingModule", "LOSSES", "LR_SCHEDULES", "make_loader", "make_trainer", "quiet_lightning", "seed_everything",
+__all__ = ["ForecastingModule", "pinball_loss", "sort_quantiles", "LOSSES", "LR_SCHEDULES", "make_loader", "make_trainer", "quiet_lightning", "seed_everything",
            "train_network"]
