@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -87,3 +88,69 @@ def test_models_datasets_and_help():
     for flag in ("--model", "--horizon", "--lookback", "--time-col", "--target", "--max-epochs", "--output",
                  "--save-model", "--quiet", "--force", "--param"):
         assert flag in r.stdout
+
+
+# ------------------------------------------------------------------------------ fit / predict / backtest
+def test_fit_then_predict_in_separate_processes_reproduces_forecast(csv, tmp_path):
+    direct, model, later = tmp_path / "direct.csv", tmp_path / "m.tsf", tmp_path / "later.csv"
+    assert run("forecast", csv, *FAST, "--quiet", "--output", direct).returncode == 0
+    r = run("fit", csv, *FAST, "--quiet", "--save-model", model)
+    assert r.returncode == 0, r.stderr
+    r = run("predict", model, "--output", later, "--quiet")
+    assert r.returncode == 0, r.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(direct), pd.read_csv(later))
+    # after a different history: the forecast starts after that history's last row
+    history = tmp_path / "history.csv"
+    pd.read_csv(csv).iloc[:200].to_csv(history, index=False)
+    r = run("predict", model, "--history", history, "--level", "80", "--quiet")
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.strip().splitlines()[2].split()[:2]
+    assert " ".join(first) == str(pd.Timestamp(pd.read_csv(history)["date"].iloc[-1]) + pd.Timedelta(hours=1))
+    assert "series_0-lo-80" in r.stdout
+    # nothing the user wrote is overwritten without --force
+    before = model.read_bytes()
+    r = run("fit", csv, *FAST, "--quiet", "--save-model", model)
+    assert r.returncode == 1 and "--force" in r.stderr and model.read_bytes() == before
+    r = run("predict", model, "--output", later, "--quiet")
+    assert r.returncode == 1 and "already exists" in r.stderr
+
+
+def test_parquet_in_parquet_out(tmp_path):
+    data, out = tmp_path / "d.parquet", tmp_path / "fc.parquet"
+    make_synthetic(n_steps=300, n_series=2, seed=0).to_parquet(data)
+    r = run("forecast", data, *FAST, "--quiet", "--output", out, "--level", "80")
+    assert r.returncode == 0, r.stderr
+    fc = pd.read_parquet(out)
+    assert list(fc.columns) == ["date", "series_0", "series_0-lo-80", "series_0-hi-80", "series_1", "series_1-lo-80",
+                                "series_1-hi-80"] and len(fc) == 6
+
+
+def test_long_file_keeps_its_names_and_missing_id_column_is_clear(tmp_path):
+    parts = [make_synthetic(n, 1, seed=i, start=s).reset_index().set_axis(["when", "sales"], axis=1).assign(store=f"s{i}")
+             for i, (n, s) in enumerate([(200, "2020-01-01"), (260, "2020-01-03")])]
+    data, out = tmp_path / "long.csv", tmp_path / "fc.csv"
+    pd.concat(parts).to_csv(data, index=False)
+    names = ["--id-col", "store", "--time-col", "when", "--target-col", "sales"]
+    r = run("forecast", data, *FAST, *names, "--quiet", "--output", out)
+    assert r.returncode == 0, r.stderr
+    fc = pd.read_csv(out)
+    assert list(fc.columns) == ["store", "when", "sales"] and fc.groupby("store").size().to_dict() == {"s0": 6, "s1": 6}
+    r = run("forecast", data, *FAST, "--id-col", "shop", "--quiet")
+    assert r.returncode == 1 and "--id-col 'shop' is not a column" in r.stderr and "Traceback" not in r.stderr
+    r = run("forecast", data, *FAST, "--id-col", "store", "--quiet")
+    assert r.returncode == 1 and "--time-col" in r.stderr
+
+
+def test_backtest_command_writes_windows_metrics_and_plot(csv, tmp_path):
+    windows, metrics, plot = tmp_path / "w.csv", tmp_path / "m.json", tmp_path / "bt.png"
+    r = run("backtest", csv, *FAST, "--n-windows", "3", "--level", "80", "--output", windows, "--metrics-output",
+            metrics, "--plot", plot, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "overall" in r.stdout and "coverage-80" in r.stdout
+    w = pd.read_csv(windows)
+    assert {"column", "window", "cutoff", "train_end", "date", "y", "y_hat", "y_hat-lo-80"} <= set(w.columns)
+    m = json.loads(metrics.read_text())
+    assert set(m) == {"series_0", "series_1", "overall"} and {"mse", "mae", "rmse", "mape", "smape", "mase"} <= set(m["overall"])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = run("forecast", csv, *FAST, "--plot", tmp_path / "fc.png", "--quiet")
+    assert r.returncode == 0 and (tmp_path / "fc.png").read_bytes()[:4] == b"\x89PNG"

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tsformer.data import (StandardScaler, WindowDataset, future_index, sliding_windows, time_features, to_frame,
+from tsformer.data import (StandardScaler, WindowDataset, forecast_frame, future_index, sliding_windows, time_features,
                            to_series_data, window_starts)
 from tsformer.errors import ConfigError, DataError, TsformerError
 
@@ -45,7 +45,7 @@ def test_long_frame_becomes_variates_and_back():
     data = to_series_data(long.sample(frac=1.0, random_state=0))  # row order does not matter in long frames
     assert data.layout == "long" and set(data.columns) == {"a", "b"}
     np.testing.assert_allclose(data.values[:, list(data.columns).index("a")], wide["a"].to_numpy())
-    back = to_frame(data.values[:3], data.index[:3], data.columns, layout="long", names=data.names)
+    back = forecast_frame(data.schema, {"": data.values[None, :3]}, [data.index[:3]])
     assert list(back.columns) == ["unique_id", "ds", "y"] and len(back) == 6
 
 

@@ -2,12 +2,13 @@
 
 A concrete estimator (``tsformer/estimators/*.py``) only declares its parameters in ``__init__``,
 builds its network in ``_build_network`` and declares its search space; fitting, prediction,
-evaluation and saving live here, once.
+intervals, evaluation, backtesting and saving live here, once, for every model.
 
-Data flow of ``fit(df)``: validate the frame -> split by time (the last ``val_size`` rows are the
-validation targets) -> fit the scaler on the training rows only -> windows as views over the scaled
-series -> ``network_ = _build_network(...)`` trained by the one LightningModule with early stopping on
-``val_loss`` -> fitted state (names ending in ``_``).  ``predict`` never writes to the estimator.
+Data flow of ``fit(df)``: validate the frame -> split by time (the last ``val_size`` rows of every
+series are the validation targets) -> fit the scaler on the training rows only -> windows as views
+over the scaled series (never across two series) -> ``network_ = _build_network(...)`` trained by the
+one LightningModule with early stopping on ``val_loss`` -> fitted state (names ending in ``_``).
+``predict`` never writes to the estimator.
 """
 
 from __future__ import annotations
@@ -15,44 +16,57 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from torch import nn
 
 from ._version import __version__
-from .data.frames import FILL_METHODS, SeriesData, future_index, to_frame, to_series_data
+from .data.frames import (FILL_METHODS, SERIES_MODES, Schema, SeriesData, forecast_frame, read_future_covariates,
+                          to_series_data)
 from .data.scaling import StandardScaler
 from .data.timefeatures import time_features
-from .data.windowing import WindowDataset, window_starts
+from .data.windowing import WindowDataset, segment_window_starts
 from .errors import ConfigError, DataError, ModelFileError, NotFittedError
+from .metrics import POINT_METRICS, coverage, mase
 from .modelfile import read_model_file, write_model_file
-from .training import LOSSES, LR_SCHEDULES, ForecastingModule, seed_everything, train_network
+from .training import LOSSES, LR_SCHEDULES, ForecastingModule, seed_everything, sort_quantiles, train_network
 
-__all__ = ["BaseForecaster", "COMMON_PARAMS"]
+__all__ = ["BaseForecaster", "BacktestResult", "COMMON_PARAMS", "load"]
 
 #: Parameters every estimator takes, with their defaults (each estimator lists them in its signature).
 COMMON_PARAMS = dict(
-    lookback=96, horizon=24, target=None, time_col=None, freq=None, fill=None, val_size=0.2, batch_size=32,
-    max_epochs=10, patience=3, learning_rate=1e-4, lr_schedule="halve", loss="mse", gradient_clip_val=None,
-    accelerator="auto", devices=1, precision="32-true", random_state=None, verbose=False, trainer_kwargs=None,
+    lookback=96, horizon=24, target=None, future_covariates=None, time_col=None, freq=None, fill=None,
+    series_mode="auto", val_size=0.2, batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4,
+    lr_schedule="halve", loss="mse", quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1,
+    precision="32-true", random_state=None, verbose=False, trainer_kwargs=None,
 )
+DEFAULT_QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
+_MAX_RESIDUAL_WINDOWS = 2000
 
 COMMON_PARAMS_DOC = """
     Common parameters (every estimator):
         lookback: history length the network reads (rows).
         horizon: number of future steps forecast.
         target: column name(s) to forecast; default all. Every numeric column is an input.
+        future_covariates: columns known in advance (holidays, planned prices): inputs over the lookback and
+            the horizon, never forecast; their horizon values are passed as predict(future=frame).
         time_col: timestamp column when the frame has no DatetimeIndex (detected when named date/ds/time/...).
         freq: pandas frequency of the rows; inferred when None.
         fill: None (missing values are an error), "ffill", "interpolate" or "zero".
+        series_mode: long frames: "variates" (aligned series as one table), "global" (one shared univariate
+            model over series of any length), "auto" (variates when aligned without covariates).
         val_size: validation tail for early stopping: rows (int) or fraction of the rows (float); 0 disables it.
+            With a point loss the validation windows' residuals also calibrate conformal intervals.
         batch_size, max_epochs, patience: training loop; patience is for early stopping on val_loss.
         learning_rate, lr_schedule: AdamW learning rate; "halve" (x0.5 per epoch), "cosine" or "constant".
-        loss: "mse", "mae" or "huber".
+        loss: "mse", "mae", "huber" or "quantile" (a quantile head; intervals from its quantiles).
+        quantiles: levels of the quantile loss (default 0.025, 0.1, 0.5, 0.9, 0.975; 0.5 is always added).
         gradient_clip_val: clip gradient norm (None: off).
         accelerator, devices, precision: passed to the Lightning Trainer ("auto" uses a GPU when present).
         random_state: seed for weights, shuffling and dropout; same seed -> same forecasts.
@@ -68,16 +82,46 @@ def assign_params(estimator, params: dict) -> None:
             setattr(estimator, name, value)
 
 
+@dataclass
+class BacktestResult:
+    """What :meth:`BaseForecaster.backtest` returns; unpacks as ``forecasts, metrics = est.backtest(df)``.
+
+    Attributes:
+        forecasts: one row per series (or column), window and step: ``<id>, window, cutoff, train_end,
+            <time>, y, y_hat`` and ``y_hat-lo-<level>`` / ``y_hat-hi-<level>`` when levels were asked for.
+            ``cutoff`` is the window's last history timestamp, ``train_end`` the last timestamp the model
+            that forecast it was trained on.
+        metrics: one row per column (or series) and an ``overall`` row: MSE, MAE, RMSE, MAPE, sMAPE,
+            MASE (against the in-sample one-step naive forecast; overall: the mean over columns/series),
+            and ``coverage-<level>`` (percent of actuals inside the interval).
+        id_col, time_col: the names of the id and time columns of ``forecasts``.
+    """
+
+    forecasts: pd.DataFrame
+    metrics: pd.DataFrame
+    id_col: str = "column"
+    time_col: str = "date"
+
+    def __iter__(self):
+        yield self.forecasts
+        yield self.metrics
+
+
+def _level_name(level) -> str:
+    return f"{float(level):g}"
+
+
 class BaseForecaster(BaseEstimator):
-    """Shared fit / predict / evaluate / save for every tsformer forecaster."""
+    """Shared fit / predict / evaluate / backtest / save for every tsformer forecaster."""
 
     #: registry name, set by each estimator ("itransformer", ...)
     name: str = ""
     #: capability tags (sktime-style); code and tests may query them
-    tags: dict = {"multivariate": True, "uses_time_features": False, "probabilistic": False}
+    tags: dict = {"multivariate": True, "uses_time_features": False, "probabilistic": True,
+                  "future_covariates": True, "global_model": True}
 
     # ------------------------------------------------------------------ what each estimator provides
-    def _build_network(self, *, n_vars: int, n_marks: int) -> nn.Module:  # pragma: no cover - abstract
+    def _build_network(self, *, n_vars: int, n_marks: int, n_outputs: int = 1) -> nn.Module:  # pragma: no cover
         raise NotImplementedError
 
     @classmethod
@@ -97,7 +141,7 @@ class BaseForecaster(BaseEstimator):
         """Tiny parameters that make a fit take a second; used by the shared test battery."""
         return {}
 
-    # ------------------------------------------------------------------ validation helpers
+    # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
         def positive_int(name):
             v = getattr(self, name)
@@ -119,152 +163,316 @@ class BaseForecaster(BaseEstimator):
             raise ConfigError(f"lr_schedule={self.lr_schedule!r} is not supported; use one of {LR_SCHEDULES}")
         if self.fill is not None and self.fill not in FILL_METHODS:
             raise ConfigError(f"fill={self.fill!r} is not supported; use one of {FILL_METHODS} or None")
+        if self.series_mode not in SERIES_MODES:
+            raise ConfigError(f"series_mode={self.series_mode!r} is not supported; use one of {SERIES_MODES}")
         if self.trainer_kwargs is not None and not isinstance(self.trainer_kwargs, dict):
             raise ConfigError(f"trainer_kwargs must be a dict, got {type(self.trainer_kwargs).__name__}")
+        if self.quantiles is not None:
+            if self.loss != "quantile":
+                raise ConfigError("quantiles= is only used with loss='quantile'")
+            qs = list(self.quantiles) if not isinstance(self.quantiles, numbers.Real) else [self.quantiles]
+            if not qs or any(not isinstance(q, numbers.Real) or not 0 < q < 1 for q in qs):
+                raise ConfigError(f"quantiles must be numbers strictly between 0 and 1, got {self.quantiles!r}")
 
-    def _n_val(self, n_rows: int) -> int:
+    def _quantile_levels(self) -> tuple[float, ...] | None:
+        """The sorted quantile levels the network is trained for (``None`` for a point loss)."""
+        if self.loss != "quantile":
+            return None
+        qs = self.quantiles if self.quantiles is not None else DEFAULT_QUANTILES
+        qs = [qs] if isinstance(qs, numbers.Real) else list(qs)
+        return tuple(sorted({round(float(q), 6) for q in qs} | {0.5}))
+
+    def _check_levels(self, level) -> list[float]:
+        """Validate interval levels (percent) against how the model makes intervals."""
+        if level is None:
+            return []
+        levels = [level] if isinstance(level, numbers.Real) else list(level)
+        for lv in levels:
+            if not isinstance(lv, numbers.Real) or not 0 < lv < 100:
+                raise ConfigError(f"interval levels are percentages strictly between 0 and 100, got {lv!r}")
+        qs = self._quantile_levels()
+        if qs is not None:
+            for lv in levels:
+                lo, hi = round(0.5 - lv / 200, 6), round(0.5 + lv / 200, 6)
+                if lo not in qs or hi not in qs:
+                    raise ConfigError(
+                        f"a {_level_name(lv)}% interval needs the quantiles {lo:g} and {hi:g}, but the model is "
+                        f"trained for {list(qs)}; fit with quantiles= including them"
+                    )
+        elif hasattr(self, "network_") and self.residuals_ is None:
+            raise ConfigError("conformal intervals need the residuals of validation windows, but this model was "
+                              "fitted with val_size=0; refit with val_size > 0 or use loss='quantile'")
+        return [float(lv) for lv in levels]
+
+    def _n_val(self, lengths: np.ndarray) -> np.ndarray:
         v = self.val_size
-        return int(v) if isinstance(v, numbers.Integral) else int(math.floor(v * n_rows))
+        if isinstance(v, numbers.Integral):
+            return np.full(len(lengths), int(v), dtype=np.int64)
+        return np.floor(v * lengths).astype(np.int64)
 
-    def _read(self, df, *, target=None) -> SeriesData:
-        return to_series_data(df, time_col=self.time_col, target=target, freq=self.freq, fill=self.fill)
+    # ------------------------------------------------------------------ reading
+    def _read(self, df) -> SeriesData:
+        return to_series_data(df, time_col=self.time_col, target=self.target, freq=self.freq, fill=self.fill,
+                              future_covariates=self.future_covariates, series_mode=self.series_mode)
+
+    def _read_history(self, df) -> SeriesData:
+        """Validate a new history frame against the schema the estimator was fitted on."""
+        schema = self.schema_
+        if schema.layout == "long":  # every series of a long history is used
+            data = to_series_data(df, time_col=self.time_col, freq=schema.freq, fill=self.fill,
+                                  future_covariates=schema.covariates or None, series_mode=schema.mode)
+        else:
+            data = to_series_data(df, time_col=self.time_col, freq=self.freq, fill=self.fill,
+                                  future_covariates=schema.covariates or None)
+        if data.layout != schema.layout or data.schema.mode != schema.mode:
+            raise DataError(f"the model was fitted on a {schema.layout} frame ({schema.mode}); pass the history "
+                            "in the same layout")
+        if data.freq != schema.freq:
+            raise DataError(f"the history is spaced by {data.freq!r} but the model was fitted on {schema.freq!r} data")
+        fitted = list(schema.columns)
+        missing = [c for c in fitted if c not in data.columns]
+        extra = [c for c in data.columns if c not in fitted]
+        if schema.mode == "variates" and (missing or extra):
+            raise DataError(
+                f"the history's columns differ from the ones the model was fitted on: missing {missing}, "
+                f"unexpected {extra}; pass a frame with exactly {fitted + list(schema.covariates)}"
+            )
+        order = [data.columns.index(c) for c in fitted]
+        return SeriesData(schema=schema, values=data.values[:, order], index=data.index,
+                          covariates=data.covariates, offsets=data.offsets, ids=data.ids)
+
+    # ------------------------------------------------------------------ tensors
+    def _time_grid(self, ends: pd.DatetimeIndex, before: int, after: int) -> np.ndarray:
+        """``(S, before + after)`` timestamps: the ``before`` rows ending at each ``ends[s]``, then ``after`` more."""
+        freq = self.schema_.freq
+        offset = pd.tseries.frequencies.to_offset(freq)
+        try:
+            step = pd.Timedelta(offset).value
+        except (ValueError, TypeError):
+            step = None
+        if step is not None and ends.tz is None:
+            ns = ends.as_unit("ns").asi8[:, None] + step * np.arange(1 - before, after + 1)[None, :]
+            return ns.astype("datetime64[ns]")
+        rows = [pd.date_range(end=e, periods=before, freq=freq).append(
+            pd.date_range(start=e, periods=after + 1, freq=freq)[1:]) for e in ends]
+        return np.stack([r.to_numpy() for r in rows]) if rows else np.zeros((0, before + after), "datetime64[ns]")
+
+    def _marks(self, times: np.ndarray, covariates: np.ndarray) -> torch.Tensor:
+        """Calendar features of ``times (..., W)`` plus the scaled covariates ``(..., W, K)`` -> ``(..., W, F)``."""
+        flat = pd.DatetimeIndex(np.asarray(times).reshape(-1))
+        cal = time_features(flat, self.schema_.freq).reshape(*np.shape(times), -1)
+        if covariates.shape[-1]:
+            cov = self.covariate_scaler_.transform(covariates).astype(np.float32)
+            cal = np.concatenate([cal, cov], axis=-1)
+        return torch.from_numpy(np.ascontiguousarray(cal, dtype=np.float32))
+
+    def _groups(self, ids) -> np.ndarray | None:
+        """Scaler rows of the given series (global models); ``None`` for one table of variates."""
+        if self.schema_.mode != "global":
+            return None
+        pos = {s: i for i, s in enumerate(self.series_ids_)}
+        return np.array([pos.get(s, -1) for s in ids], dtype=np.int64)
+
+    def _scaler_for(self, ids, data: SeriesData | None = None) -> tuple[StandardScaler, np.ndarray | None]:
+        """The value scaler and group codes for ``ids``; a series unseen in fit gets statistics of its history."""
+        groups = self._groups(ids)
+        if groups is None or (groups >= 0).all():
+            return self.scaler_, groups
+        new = np.flatnonzero(groups < 0)
+        stats = StandardScaler().fit(data.values, groups=data.segment_codes)
+        scaler = StandardScaler(eps=self.scaler_.eps)
+        scaler.mean_ = np.concatenate([self.scaler_.mean_, stats.mean_[new]])
+        scaler.scale_ = np.concatenate([self.scaler_.scale_, stats.scale_[new]])
+        groups = groups.copy()
+        groups[new] = len(self.scaler_.mean_) + np.arange(len(new))
+        return scaler, groups
 
     # ------------------------------------------------------------------ fit
     def fit(self, df, y=None):
         """Train on ``df`` (wide or long frame); returns ``self``.
 
-        The last ``val_size`` rows are the validation targets (their history may reach back into the
-        training rows); the scaler sees the training rows only.
+        The last ``val_size`` rows of every series are the validation targets (their history may reach
+        back into the training rows); the scaler sees the training rows only.
         """
         self._check_params()
-        data = self._read(df, target=self.target)
+        return self._fit_data(self._read(df))
+
+    def _fit_data(self, data: SeriesData):
         L_, H = self.lookback, self.horizon
-        n = len(data)
-        n_val = self._n_val(n)
-        if 0 < n_val < H:
+        lengths = data.lengths
+        is_global = data.schema.mode == "global"
+        if is_global and (lengths < L_).any():
+            short = [data.ids[i] for i in np.flatnonzero(lengths < L_)]
+            raise DataError(f"{len(short)} series have fewer than lookback={L_} rows and cannot be forecast: "
+                            f"{short[:10]}; drop them or lower lookback")
+        n_val = self._n_val(lengths)
+        if is_global:
+            n_val = np.where(n_val >= H, n_val, 0)  # a series too short for a validation window trains only
+        elif 0 < n_val[0] < H:
             raise DataError(
-                f"the validation tail has {n_val} rows but one validation window needs horizon={H} rows; "
+                f"the validation tail has {n_val[0]} rows but one validation window needs horizon={H} rows; "
                 f"set val_size >= {H} (rows) or val_size=0 to train without early stopping"
             )
-        n_train = n - n_val
-        if n_train < L_ + H:
+        n_train = lengths - n_val
+        trainable = n_train >= L_ + H
+        if not trainable.any():
+            n = int(lengths.max())
             raise DataError(
-                f"need at least {L_ + H + n_val} rows (lookback {L_} + horizon {H} for one training window"
-                + (f" + {n_val} validation rows" if n_val else "")
+                f"need at least {L_ + H + int(n_val.max())} rows (lookback {L_} + horizon {H} for one training window"
+                + (f" + {int(n_val.max())} validation rows" if n_val.max() else "")
                 + f"), got {n}; lower lookback or horizon, lower val_size, or pass more history"
             )
-        scaler = StandardScaler().fit(data.values[:n_train])
-        series = torch.from_numpy(scaler.transform(data.values)).float()
-        marks = torch.from_numpy(time_features(data.index, data.freq))
+        if not trainable.all():
+            short = [data.ids[i] for i in np.flatnonzero(~trainable)]
+            warnings.warn(f"{len(short)} series are shorter than lookback + horizon (+ validation) and give no "
+                          f"training window; they are still forecast: {short[:10]}", UserWarning, stacklevel=3)
+        codes = data.segment_codes
+        train_rows = (np.arange(len(data)) - np.repeat(data.offsets[:-1], lengths)) < np.repeat(n_train, lengths)
+        self.schema_ = data.schema
+        self.series_ids_ = data.ids
+        self.scaler_ = StandardScaler().fit(data.values[train_rows], groups=codes[train_rows] if is_global else None)
+        self.covariate_scaler_ = (StandardScaler().fit(data.covariates[train_rows])
+                                  if data.covariates.shape[1] else None)
+        series, marks = self._series_tensors(data)
         target_idx = data.target_idx
         loss_idx = None if len(target_idx) == len(data.columns) else target_idx
-        train_set = WindowDataset(series, L_, H, window_starts(n, L_, H, stop=n_train), marks=marks,
-                                  target_idx=loss_idx)
-        val_set = (WindowDataset(series, L_, H, window_starts(n, L_, H, first_target=n_train), marks=marks,
-                                 target_idx=loss_idx) if n_val else None)
+        train_starts = segment_window_starts(data.offsets, L_, H, stop=n_train)
+        val_starts = segment_window_starts(data.offsets, L_, H, first_target=n_train)
+        train_set = WindowDataset(series, L_, H, train_starts, marks=marks, target_idx=loss_idx)
+        val_set = WindowDataset(series, L_, H, val_starts, marks=marks, target_idx=loss_idx) if len(val_starts) else None
 
         if self.random_state is not None:
             seed_everything(self.random_state)
-        network = self._build_network(n_vars=len(data.columns), n_marks=marks.shape[1])
-        module = ForecastingModule(network, target_idx=loss_idx, loss=self.loss, learning_rate=self.learning_rate,
-                                   lr_schedule=self.lr_schedule)
+        quantiles = self._quantile_levels()
+        network = self._build_network(n_vars=len(data.columns), n_marks=marks.shape[1],
+                                      n_outputs=len(quantiles) if quantiles else 1)
+        module = ForecastingModule(network, target_idx=loss_idx, loss=self.loss, quantiles=quantiles,
+                                   learning_rate=self.learning_rate, lr_schedule=self.lr_schedule)
         history = train_network(
             module, train_set, val_set, batch_size=self.batch_size, max_epochs=self.max_epochs,
             patience=self.patience, accelerator=self.accelerator, devices=self.devices, precision=self.precision,
             gradient_clip_val=self.gradient_clip_val, verbose=self.verbose, trainer_kwargs=self.trainer_kwargs,
         )
         network.eval()
-
         self.network_ = network
-        self.scaler_ = scaler
-        self.columns_ = data.columns
-        self.target_ = data.target
-        self.freq_ = data.freq
-        self.layout_ = data.layout
-        self.names_ = dict(data.names)
-        self.n_features_in_ = len(data.columns)
         self.n_marks_ = int(marks.shape[1])
-        self.history_values_ = data.values[-L_:].copy()
-        self.history_end_ = data.index[-1]
+        self.n_features_in_ = len(data.columns) + data.covariates.shape[1]
         self.history_ = history
         val_losses = [row["val_loss"] for row in history if "val_loss" in row]
         self.best_val_loss_ = min(val_losses) if val_losses else None
+        self.residuals_ = None
+        if quantiles is None and len(val_starts):
+            keep = val_starts[np.linspace(0, len(val_starts) - 1, min(len(val_starts), _MAX_RESIDUAL_WINDOWS))
+                              .round().astype(int)]
+            pred = self._point(self._run_windows(series, marks, keep))[..., target_idx]
+            rows = keep[:, None] + L_ + np.arange(H)[None, :]
+            truth = series[torch.as_tensor(rows)][..., target_idx]
+            self.residuals_ = (truth - pred).abs().numpy().astype(np.float32)  # (N, H, C_t) scaled units
+        rows = data.last_rows(L_)
+        self.last_values_ = data.values[rows]
+        self.last_covariates_ = data.covariates[rows]
+        self.last_timestamps_ = data.index[data.offsets[1:] - 1]
         return self
 
-    # ------------------------------------------------------------------ predict
+    def _series_tensors(self, data: SeriesData, scaler=None, groups=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scaled values ``(T, C)`` and marks ``(T, F)`` of ``data``, with the fitted scalers."""
+        scaler = scaler or self.scaler_
+        if scaler.grouped and groups is None:
+            groups = data.segment_codes
+        elif groups is not None:
+            groups = np.asarray(groups)[data.segment_codes]
+        series = torch.from_numpy(scaler.transform(data.values, groups=groups)).float()
+        return series, self._marks(data.index.to_numpy(), data.covariates)
+
+    # ------------------------------------------------------------------ network
     def _check_fitted(self) -> None:
         if not hasattr(self, "network_"):
             raise NotFittedError(
                 f"this {type(self).__name__} is not fitted yet; call fit(df) first (or tsformer.load(path))"
             )
 
-    def _read_history(self, df) -> SeriesData:
-        """Validate a new history frame against what the estimator was fitted on."""
-        data = self._read(df)
-        fitted = list(self.columns_)
-        missing = [c for c in fitted if c not in data.columns]
-        extra = [c for c in data.columns if c not in fitted]
-        if missing or extra:
-            raise DataError(
-                f"the history's columns differ from the ones the model was fitted on: missing {missing}, "
-                f"unexpected {extra}; pass a frame with exactly {fitted}"
-            )
-        if data.freq != self.freq_:
-            raise DataError(f"the history is spaced by {data.freq!r} but the model was fitted on {self.freq_!r} data")
-        if data.layout != self.layout_:
-            raise DataError(f"the model was fitted on a {self.layout_} frame; pass the history as a {self.layout_} frame too")
-        order = [data.columns.index(c) for c in fitted]
-        return SeriesData(values=data.values[:, order], index=data.index, columns=tuple(fitted), target=self.target_,
-                          freq=data.freq, layout=data.layout, names=data.names)
-
-    def _forecast_scaled(self, series: torch.Tensor, marks: torch.Tensor, starts) -> torch.Tensor:
-        """Forecast the windows starting at ``starts`` of a scaled series: ``(N, H, C)`` in scaled units."""
-        ds = WindowDataset(series, self.lookback, self.horizon, starts, marks=marks)
+    def _run(self, x: torch.Tensor, x_mark: torch.Tensor, y_mark: torch.Tensor) -> torch.Tensor:
+        """Network forward in inference mode, in chunks: ``(N, L, C) -> (N, H, C)`` or ``(N, H, C, Q)`` sorted."""
         out = []
         with torch.inference_mode():
-            for lo in range(0, len(ds), 1024):
-                b = ds[list(range(lo, min(lo + 1024, len(ds))))]
-                out.append(self.network_(b["x"], b["x_mark"], b["y_mark"]))
-        return torch.cat(out) if out else series.new_zeros(0, self.horizon, series.shape[1])
+            for lo in range(0, len(x), 1024):
+                out.append(self.network_(x[lo:lo + 1024], x_mark[lo:lo + 1024], y_mark[lo:lo + 1024]))
+        y = torch.cat(out) if out else x.new_zeros(0, self.horizon, x.shape[-1])
+        return sort_quantiles(y) if self._quantile_levels() else y
 
-    def predict(self, df=None) -> pd.DataFrame:
+    def _run_windows(self, series: torch.Tensor, marks: torch.Tensor, starts) -> torch.Tensor:
+        """Forecast the windows of a scaled series that start at ``starts`` (scaled units)."""
+        b = WindowDataset(series, self.lookback, self.horizon, starts, marks=marks)[list(range(len(starts)))]
+        return self._run(b["x"], b["x_mark"], b["y_mark"])
+
+    def _point(self, y: torch.Tensor) -> torch.Tensor:
+        qs = self._quantile_levels()
+        return y if qs is None else y[..., qs.index(0.5)]
+
+    def _outputs(self, y: torch.Tensor, levels, scaler: StandardScaler, groups) -> dict[str, np.ndarray]:
+        """Scaled network output ``(N, H, C[, Q])`` -> ``{suffix: (N, H, C_t)}`` in the data's units."""
+        tidx = self.schema_.target_idx
+        y = y.double().numpy()[:, :, tidx]
+        qs = self._quantile_levels()
+        scaled = {"": y if qs is None else y[..., qs.index(0.5)]}
+        for lv in levels:
+            if qs is None:
+                n = len(self.residuals_)
+                rank = min(1.0, math.ceil((n + 1) * lv / 100) / n)
+                half = np.quantile(self.residuals_, rank, axis=0, method="higher")  # (H, C_t)
+                lo, hi = scaled[""] - half, scaled[""] + half
+            else:
+                lo = y[..., qs.index(round(0.5 - lv / 200, 6))]
+                hi = y[..., qs.index(round(0.5 + lv / 200, 6))]
+            scaled[f"-lo-{_level_name(lv)}"], scaled[f"-hi-{_level_name(lv)}"] = lo, hi
+        return {k: scaler.inverse_transform(v, columns=tidx, groups=groups) for k, v in scaled.items()}
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, df=None, *, future=None, level=None) -> pd.DataFrame:
         """Forecast the ``horizon`` steps after the training data, or after the history ``df``.
 
-        Returns a frame indexed by the future timestamps with the target columns (a long frame
-        ``unique_id, ds, y`` when the model was fitted on one).
+        Args:
+            df: a new history in the fitted layout (``None``: continue after the training data). A global
+                model also forecasts series it has not seen, scaled by their own history.
+            future: the future covariates' values for the horizon (a frame with their columns, indexed by
+                the future timestamps; long models: id, time and covariate columns).
+            level: interval levels in percent, e.g. ``[80, 95]``: adds ``<col>-lo-80``, ``<col>-hi-80``, ...
+
+        Returns:
+            A frame indexed by the future timestamps with the target columns (a long frame when the model
+            was fitted on one).
         """
         self._check_fitted()
+        levels = self._check_levels(level)
         L_, H = self.lookback, self.horizon
+        data = None
         if df is None:
-            values, end = self.history_values_, self.history_end_
+            values, covs, ends, ids = self.last_values_, self.last_covariates_, self.last_timestamps_, self.series_ids_
         else:
             data = self._read_history(df)
-            if len(data) < L_:
-                raise DataError(f"the history has {len(data)} rows; the model needs the last lookback={L_} rows")
-            values, end = data.values[-L_:], data.index[-1]
-        past = pd.date_range(end=end, periods=L_, freq=self.freq_)
-        future = future_index(end, self.freq_, H)
-        idx = pd.DatetimeIndex(past.append(future))
-        series = torch.cat([torch.from_numpy(self.scaler_.transform(values)).float(),
-                            torch.zeros(H, values.shape[1])])
-        marks = torch.from_numpy(time_features(idx, self.freq_))
-        y = self._forecast_scaled(series, marks, [0])[0]
-        tidx = self._target_idx()
-        y = self.scaler_.inverse_transform(y[:, tidx].double().numpy(), columns=tidx)
-        return to_frame(y, future, self.target_, layout=self.layout_, names=self.names_)
+            short = np.flatnonzero(data.lengths < L_)
+            if len(short):
+                who = f"series {[data.ids[i] for i in short[:10]]} have" if data.ids else "the history has"
+                raise DataError(f"{who} {int(data.lengths.min())} rows; the model needs the last lookback={L_} rows")
+            rows = data.last_rows(L_)
+            values, covs, ends, ids = data.values[rows], data.covariates[rows], data.index[data.offsets[1:] - 1], data.ids
+        times = self._time_grid(pd.DatetimeIndex(ends), L_, H)
+        future_covs = read_future_covariates(future, self.schema_, times[:, L_:], ids, self.time_col)
+        marks = self._marks(times, np.concatenate([covs, future_covs], axis=1))
+        scaler, groups = self._scaler_for(ids, data)
+        x = torch.from_numpy(scaler.transform(values, groups=groups)).float()
+        y = self._run(x, marks[:, :L_], marks[:, L_:])
+        outputs = self._outputs(y, levels, scaler, groups)
+        return forecast_frame(self.schema_, outputs, [pd.DatetimeIndex(t) for t in times[:, L_:]], ids)
 
-    def _target_idx(self) -> np.ndarray:
-        pos = {c: i for i, c in enumerate(self.columns_)}
-        return np.array([pos[c] for c in self.target_], dtype=np.int64)
-
-    # ------------------------------------------------------------------ evaluate
+    # ------------------------------------------------------------------ evaluate / backtest
     def evaluate(self, df, *, start=None, step: int = 1, scale: str = "original") -> dict:
         """MSE and MAE of every window of ``df`` whose forecast starts at or after ``start``.
 
         Args:
-            df: a frame with the fitted columns; history before ``start`` feeds the first windows.
-            start: first forecast row: an integer position, a timestamp, or ``None`` (the first row
-                with a full lookback before it).
+            df: a frame in the fitted layout; history before ``start`` feeds the first windows.
+            start: first forecast row (of every series): an integer position, a timestamp, or ``None``
+                (the first row with a full lookback before it).
             step: stride between window origins (1: every window).
             scale: ``"original"`` (the data's units) or ``"standardized"`` (the scaler's z-scores, the
                 unit the long-horizon benchmark literature reports).
@@ -275,30 +483,128 @@ class BaseForecaster(BaseEstimator):
         if scale not in ("original", "standardized"):
             raise ConfigError(f"scale must be 'original' or 'standardized', got {scale!r}")
         data = self._read_history(df)
-        n = len(data)
         if start is None:
-            first = self.lookback
+            first = np.full(data.n_segments, self.lookback)
         elif isinstance(start, numbers.Integral):
-            first = int(start)
+            first = np.full(data.n_segments, int(start))
         else:
-            first = int(data.index.searchsorted(pd.Timestamp(start)))
-        starts = window_starts(n, self.lookback, self.horizon, first_target=max(first, self.lookback), step=step)
+            ts = pd.Timestamp(start).asm8
+            first = np.array([np.searchsorted(data.index[a:b].to_numpy(), ts)
+                              for a, b in zip(data.offsets[:-1], data.offsets[1:])])
+        starts = segment_window_starts(data.offsets, self.lookback, self.horizon,
+                                       first_target=np.maximum(first, self.lookback), step=step)
         if len(starts) == 0:
-            raise DataError(
-                f"no complete window to evaluate: {n} rows, forecasts from row {first}, horizon {self.horizon}; "
-                "pass more rows or an earlier start"
-            )
-        series = torch.from_numpy(self.scaler_.transform(data.values)).float()
-        marks = torch.from_numpy(time_features(data.index, data.freq))
-        tidx = self._target_idx()
-        pred = self._forecast_scaled(series, marks, starts)[..., tidx].double()
+            raise DataError(f"no complete window to evaluate: {len(data)} rows, forecasts from row {int(first[0])}, "
+                            f"horizon {self.horizon}; pass more rows or an earlier start")
+        scaler, groups = self._scaler_for(data.ids, data)
+        series, marks = self._series_tensors(data, scaler, groups)
+        tidx = self.schema_.target_idx
+        pred = self._point(self._run_windows(series, marks, starts))[..., tidx].double()
         rows = torch.as_tensor(starts)[:, None] + self.lookback + torch.arange(self.horizon)[None]
         truth = series.double()[rows][..., tidx]
         if scale == "original":
-            pred = self.scaler_.inverse_transform(pred, columns=tidx)
-            truth = self.scaler_.inverse_transform(truth, columns=tidx)
+            g = None if groups is None else groups[data.segment_codes[starts]]
+            pred = scaler.inverse_transform(pred, columns=tidx, groups=g)
+            truth = scaler.inverse_transform(truth, columns=tidx, groups=g)
         err = pred - truth
         return {"mse": float((err ** 2).mean()), "mae": float(err.abs().mean()), "n_windows": int(len(starts))}
+
+    def backtest(self, df, n_windows: int = 5, step: int | None = None, refit: bool = False,
+                 level=None) -> BacktestResult:
+        """Rolling-origin evaluation on the last ``n_windows`` horizons of every series of ``df``.
+
+        Window ``k`` forecasts ``horizon`` rows from its cutoff; cutoffs are ``step`` rows apart (default:
+        ``horizon``) and the last window ends at the last row.  With ``refit=False`` one copy of the
+        estimator is fitted on the rows before the first window and forecasts every window from its own
+        history; with ``refit=True`` a copy is fitted before each window.  No window trains on its own
+        future; the estimator itself is left as it is.
+
+        Returns:
+            :class:`BacktestResult` with the long ``forecasts`` frame and the ``metrics`` table.
+        """
+        self._check_params()
+        if not isinstance(n_windows, numbers.Integral) or n_windows < 1:
+            raise ConfigError(f"n_windows must be a positive integer, got {n_windows!r}")
+        step = self.horizon if step is None else step
+        if not isinstance(step, numbers.Integral) or step < 1:
+            raise ConfigError(f"step must be a positive integer, got {step!r}")
+        data = self._read(df)
+        L_, H = self.lookback, self.horizon
+        k = np.arange(n_windows)
+        cutoffs = data.lengths[:, None] - H - step * (n_windows - 1 - k)[None, :]  # (S, K): first forecast row
+        if (cutoffs[:, 0] < L_ + H).any():
+            s = int(np.argmin(cutoffs[:, 0]))
+            who = f"series {data.ids[s]!r}" if data.ids else "the data"
+            raise DataError(f"{who} has {int(data.lengths[s])} rows: too few for {n_windows} windows of horizon {H} "
+                            f"{step} rows apart after a training part of at least lookback + horizon = {L_ + H} "
+                            "rows; lower n_windows or step, or pass more history")
+        clone(self)._check_levels(level)  # a quantile model lacking the levels fails before any training
+        models = [clone(self)._fit_data(data.head(cutoffs[:, j])) for j in range(n_windows if refit else 1)]
+        levels = models[0]._check_levels(level)
+        outputs, truth = [], []
+        tidx = data.target_idx
+        for j in range(n_windows):
+            est = models[j if refit else 0]
+            scaler, groups = est._scaler_for(data.ids, data)
+            series, marks = est._series_tensors(data, scaler, groups)
+            starts = data.offsets[:-1] + cutoffs[:, j] - L_
+            y = est._run_windows(series, marks, starts)
+            outputs.append(est._outputs(y, levels, scaler, groups))
+            rows = starts[:, None] + L_ + np.arange(H)[None, :]
+            truth.append(data.values[rows][..., tidx])
+        train_cut = cutoffs if refit else np.repeat(cutoffs[:, :1], n_windows, axis=1)
+        return self._backtest_result(data, cutoffs, train_cut, outputs, truth, levels)
+
+    def _backtest_result(self, data: SeriesData, cutoffs, train_cut, outputs, truth, levels) -> BacktestResult:
+        schema = data.schema
+        S, K = cutoffs.shape
+        H = self.horizon
+        names = list(data.ids) if schema.mode == "global" else list(schema.target)
+        C = len(schema.target)
+        # arrays (K, S, H, C) -> rows ordered by series/column, window, step
+        y = np.stack(truth)
+        out = {k: np.stack([o[k] for o in outputs]) for k in outputs[0]}
+        times = np.stack([data.index.to_numpy()[data.offsets[:-1][:, None] + cutoffs[:, [j]] + np.arange(H)[None, :]]
+                          for j in range(K)])  # (K, S, H)
+        stamps = data.index.to_numpy()
+        cut_ts = np.stack([stamps[data.offsets[:-1] + cutoffs[:, j] - 1] for j in range(K)])  # (K, S)
+        train_ts = np.stack([stamps[data.offsets[:-1] + train_cut[:, j] - 1] for j in range(K)])  # (K, S)
+        id_col = schema.names.get("id", "unique_id") if schema.layout == "long" else "column"
+        time_col = schema.names.get("time", "ds") if schema.layout == "long" else (data.index.name or "date")
+
+        def arrange(a):  # (K, S, H, C) -> (S, C, K, H) flattened, series/column-major
+            return np.moveaxis(a, (0, 1, 2, 3), (2, 0, 3, 1)).reshape(-1)
+
+        per = np.array(names, dtype=object)
+        frame = pd.DataFrame({
+            id_col: np.repeat(per, K * H) if schema.mode == "global" else np.tile(np.repeat(per, K * H), S),
+            "window": np.tile(np.repeat(np.arange(K), H), S * C),
+            "cutoff": arrange(np.broadcast_to(cut_ts[:, :, None, None], (K, S, H, C))),
+            "train_end": arrange(np.broadcast_to(train_ts[:, :, None, None], (K, S, H, C))),
+            time_col: arrange(np.broadcast_to(times[..., None], (K, S, H, C))),
+            "y": arrange(y),
+            **{f"y_hat{suffix}": arrange(v) for suffix, v in out.items()},
+        })
+        # metrics per column (variates) or per series (global), then overall
+        train_end = data.offsets[:-1] + cutoffs[:, 0]
+        rows, scales = [], []
+        for i, name in enumerate(names):
+            s, c = (i, 0) if schema.mode == "global" else (0, i)
+            yt, yp = y[:, s, :, c], out[""][:, s, :, c]
+            insample = data.values[data.offsets[s]:train_end[s], schema.target_idx[c]]
+            row = {m: f(yt, yp) for m, f in POINT_METRICS.items()}
+            row["mase"] = mase(yt, yp, insample)
+            for lv in levels:
+                row[f"coverage-{_level_name(lv)}"] = coverage(yt, out[f"-lo-{_level_name(lv)}"][:, s, :, c],
+                                                              out[f"-hi-{_level_name(lv)}"][:, s, :, c])
+            rows.append(row)
+        overall = {m: f(y, out[""]) for m, f in POINT_METRICS.items()}
+        overall["mase"] = float(np.nanmean([r["mase"] for r in rows])) if rows else float("nan")
+        for lv in levels:
+            overall[f"coverage-{_level_name(lv)}"] = coverage(y, out[f"-lo-{_level_name(lv)}"],
+                                                              out[f"-hi-{_level_name(lv)}"])
+        metrics = pd.DataFrame(rows + [overall], index=pd.Index(names + ["overall"], name=id_col))
+        return BacktestResult(forecasts=frame, metrics=metrics, id_col=id_col, time_col=time_col)
 
     # ------------------------------------------------------------------ save / load
     def _json_params(self) -> dict:
@@ -317,27 +623,29 @@ class BaseForecaster(BaseEstimator):
         An existing file is kept unless ``overwrite=True``.
         """
         self._check_fitted()
+        ends = pd.DatetimeIndex(self.last_timestamps_)
         config = {
             "format": "tsformer-model",
-            "format_version": 1,
+            "format_version": 2,
             "tsformer_version": __version__,
             "estimator": self.name,
             "params": self._json_params(),
             "fitted": {
-                "columns": list(self.columns_),
-                "target": list(self.target_),
-                "freq": self.freq_,
-                "layout": self.layout_,
-                "names": self.names_,
+                "schema": self.schema_.to_dict(),
+                "series_ids": list(self.series_ids_),
                 "n_marks": self.n_marks_,
-                "history_end": self.history_end_.isoformat(),
+                "last_timestamps": [t.isoformat() for t in ends],
                 "scaler": self.scaler_.state_dict(),
+                "covariate_scaler": None if self.covariate_scaler_ is None else self.covariate_scaler_.state_dict(),
                 "history": self.history_,
                 "best_val_loss": self.best_val_loss_,
             },
         }
         tensors = {f"network.{k}": v for k, v in self.network_.state_dict().items()}
-        tensors["history_values"] = torch.from_numpy(np.asarray(self.history_values_, dtype=np.float64))
+        tensors["last_values"] = torch.from_numpy(np.asarray(self.last_values_, dtype=np.float64))
+        tensors["last_covariates"] = torch.from_numpy(np.asarray(self.last_covariates_, dtype=np.float64))
+        if self.residuals_ is not None:
+            tensors["residuals"] = torch.from_numpy(self.residuals_)
         return write_model_file(path, config, tensors, overwrite=overwrite)
 
     @classmethod
@@ -346,27 +654,30 @@ class BaseForecaster(BaseEstimator):
             fitted = config["fitted"]
             est = cls(**config["params"])
             est._check_params()
-            columns = tuple(fitted["columns"])
-            network = est._build_network(n_vars=len(columns), n_marks=int(fitted["n_marks"]))
+            est.schema_ = Schema.from_dict(fitted["schema"])
+            quantiles = est._quantile_levels()
+            network = est._build_network(n_vars=len(est.schema_.columns), n_marks=int(fitted["n_marks"]),
+                                         n_outputs=len(quantiles) if quantiles else 1)
             state = {k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")}
             network.load_state_dict(state, strict=True)
             network.eval()
             est.network_ = network
-            est.scaler_ = StandardScaler.from_state_dict(fitted["scaler"])
-            est.columns_ = columns
-            est.target_ = tuple(fitted["target"])
-            est.freq_ = fitted["freq"]
-            est.layout_ = fitted["layout"]
-            est.names_ = dict(fitted["names"])
-            est.n_features_in_ = len(columns)
+            est.series_ids_ = tuple(fitted["series_ids"])
             est.n_marks_ = int(fitted["n_marks"])
-            est.history_values_ = tensors["history_values"].numpy()
-            est.history_end_ = pd.Timestamp(fitted["history_end"])
+            est.scaler_ = StandardScaler.from_state_dict(fitted["scaler"])
+            cov = fitted.get("covariate_scaler")
+            est.covariate_scaler_ = None if cov is None else StandardScaler.from_state_dict(cov)
+            est.last_values_ = tensors["last_values"].numpy()
+            est.last_covariates_ = tensors["last_covariates"].numpy()
+            est.last_timestamps_ = pd.DatetimeIndex([pd.Timestamp(t) for t in fitted["last_timestamps"]])
+            est.residuals_ = tensors["residuals"].numpy() if "residuals" in tensors else None
+            est.n_features_in_ = len(est.schema_.columns) + len(est.schema_.covariates)
             est.history_ = list(fitted.get("history", []))
             est.best_val_loss_ = fitted.get("best_val_loss")
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{path} does not hold a valid {cls.__name__} ({exc}); save the model again") from exc
-        if est.history_values_.shape != (est.lookback, len(columns)):
+        S = max(len(est.series_ids_), 1)
+        if est.last_values_.shape != (S, est.lookback, len(est.schema_.columns)):
             raise ModelFileError(f"{path} holds an inconsistent history; save the model again")
         return est
 

@@ -1,11 +1,16 @@
 """The ``tsformer`` command line.
 
-    tsformer forecast data.csv --model itransformer --horizon 24 [--output fc.csv] [--save-model m.tsf]
+    tsformer forecast data.csv --model itransformer --horizon 24 [--output fc.csv] [--plot fc.png]
+    tsformer fit data.csv --model autoformer --horizon 48 --save-model m.tsf
+    tsformer predict m.tsf [--history new.csv] [--level 80,95] [--output fc.csv] [--plot fc.png]
+    tsformer backtest data.csv --model mamba --horizon 24 --n-windows 5 [--refit] [--metrics-output m.json]
     tsformer tune data.csv --model itransformer --horizon 24 --n-trials 30 [--storage study.journal] [--workers 4]
-    tsformer models
-    tsformer datasets
+    tsformer models | datasets
 
-Every tsformer error becomes one line on stderr and a non-zero exit status, never a traceback.
+Input files are CSV or Parquet, outputs CSV, Parquet or JSON (by extension).  A long file
+(``--id-col``, ``--time-col``, ``--target-col``; defaults ``unique_id``, ``ds``, ``y``) forecasts every
+series and is written back long, with the same column names.  Existing files are never overwritten
+without ``--force``.  Every tsformer error becomes one line on stderr and a non-zero exit status.
 """
 
 from __future__ import annotations
@@ -26,11 +31,18 @@ from . import registry
 from .errors import ConfigError, OutputExistsError, TsformerError
 
 EXIT_ERROR = 1
-EXIT_USAGE = 2
+LONG = ("unique_id", "ds", "y")  # the names the estimators read a long frame by
 
 
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _numbers(value: str) -> list[float]:
+    try:
+        return [float(v) for v in _split(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {value!r}") from None
 
 
 def _param(text: str) -> tuple[str, object]:
@@ -54,13 +66,27 @@ def _val_size(text: str):
             raise argparse.ArgumentTypeError(f"expected a row count or a fraction, got {text!r}") from None
 
 
+# ------------------------------------------------------------------------------------ argument groups
+
+
+def _add_layout_args(g) -> None:
+    g.add_argument("--time-col", help="timestamp column (default: detected: date, ds, time, timestamp, datetime)")
+    g.add_argument("--id-col", default=LONG[0], help="series id column of a long file (default: unique_id)")
+    g.add_argument("--target-col", default=LONG[2], help="value column of a long file (default: y)")
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("data", help="CSV or Parquet file, or the name of a bundled dataset (ETTh1)")
-    g.add_argument("--time-col", help="timestamp column (default: detected: date, ds, time, timestamp, datetime)")
-    g.add_argument("--target", type=_split, help="comma-separated columns to forecast (default: all numeric columns)")
+    g.add_argument("data", help="CSV or Parquet file (wide, or long with --id-col), or a bundled dataset name (ETTh1)")
+    _add_layout_args(g)
+    g.add_argument("--target", type=_split, help="comma-separated columns (long: series ids) to forecast "
+                                                 "(default: all)")
+    g.add_argument("--future-covariates", type=_split, help="comma-separated columns known in advance; their "
+                                                            "horizon values come from --future")
     g.add_argument("--freq", help="pandas frequency of the rows, e.g. h, 15min, D (default: inferred)")
     g.add_argument("--fill", choices=["ffill", "interpolate", "zero"], help="how to fill missing values (default: error)")
+    g.add_argument("--series-mode", choices=["auto", "variates", "global"], default="auto",
+                   help="long files: aligned series as variates of one model, or one global model (default: auto)")
 
 
 def _add_model_args(p: argparse.ArgumentParser, *, tuning: bool = False) -> None:
@@ -76,6 +102,9 @@ def _add_model_args(p: argparse.ArgumentParser, *, tuning: bool = False) -> None
     g.add_argument("--learning-rate", type=float,
                    help="optimizer learning rate (default: " + ("tuned" if tuning else "the model's") + ")")
     g.add_argument("--val-size", type=_val_size, default=0.2, help="validation tail: rows or fraction (default: 0.2)")
+    g.add_argument("--loss", choices=["mse", "mae", "huber", "quantile"], help="training loss (default: mse); "
+                   "quantile trains interval quantiles into the model, otherwise intervals are conformal")
+    g.add_argument("--quantiles", type=_numbers, help="levels for --loss quantile, e.g. 0.1,0.5,0.9")
     g.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same forecast (default: 0)")
     g.add_argument("--accelerator", default="auto", help="auto, cpu, gpu, mps (default: auto)")
     g.add_argument("--devices", default="1", help="devices per machine (default: 1)")
@@ -84,13 +113,22 @@ def _add_model_args(p: argparse.ArgumentParser, *, tuning: bool = False) -> None
                    help="any other estimator parameter, e.g. --param d_model=128 (repeatable); see `tsformer models -v`")
 
 
-def _add_output_args(p: argparse.ArgumentParser) -> None:
+def _add_output_args(p: argparse.ArgumentParser, *, model: bool = True, plot: bool = True) -> argparse._ArgumentGroup:
     g = p.add_argument_group("output")
-    g.add_argument("--output", "-o", type=Path, help="write the forecast to this CSV, Parquet or JSON file "
+    g.add_argument("--output", "-o", type=Path, help="write the result to this CSV, Parquet or JSON file "
                                                       "(default: print it)")
-    g.add_argument("--save-model", type=Path, help="also save the fitted model to this file (.tsf)")
+    if model:
+        g.add_argument("--save-model", type=Path, help="also save the fitted model to this file (.tsf)")
+    if plot:
+        g.add_argument("--plot", type=Path, help="draw the result to this image file (PNG, SVG, PDF)")
     g.add_argument("--force", action="store_true", help="overwrite existing output files")
     g.add_argument("--quiet", "-q", action="store_true", help="print nothing but the result (no progress)")
+    return g
+
+
+def _add_interval_args(p) -> None:
+    p.add_argument("--level", type=_numbers, help="prediction interval levels in percent, e.g. 80,95")
+    p.add_argument("--future", help="CSV/Parquet file with the future covariates' values over the horizon")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,8 +147,41 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a forecaster on DATA and forecast the --horizon steps after its last row.")
     _add_data_args(p)
     _add_model_args(p)
-    _add_output_args(p)
+    _add_interval_args(_add_output_args(p))
     p.set_defaults(func=cmd_forecast)
+
+    p = sub.add_parser("fit", help="train a model on a file and save it",
+                       description="Train a forecaster on DATA and save it with --save-model (for `tsformer predict`).")
+    _add_data_args(p)
+    _add_model_args(p)
+    g = p.add_argument_group("output")
+    g.add_argument("--save-model", type=Path, required=True, help="file to save the fitted model to (.tsf)")
+    g.add_argument("--force", action="store_true", help="overwrite an existing model file")
+    g.add_argument("--quiet", "-q", action="store_true", help="print nothing (no progress)")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("predict", help="forecast with a saved model",
+                       description="Forecast the horizon after the training data of MODEL, or after --history.")
+    p.add_argument("model_file", metavar="MODEL", type=Path, help="a model file written by fit or --save-model")
+    g = p.add_argument_group("data")
+    g.add_argument("--history", help="CSV/Parquet file: forecast after this history instead of the training data")
+    _add_layout_args(g)
+    _add_interval_args(_add_output_args(p, model=False))
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("backtest", help="rolling-origin evaluation on the last windows of a file",
+                       description="Train and forecast the last --n-windows horizons of DATA, each from its own "
+                                   "history, and report MSE, MAE, RMSE, MAPE, sMAPE, MASE (and interval coverage).")
+    _add_data_args(p)
+    _add_model_args(p)
+    g = p.add_argument_group("backtest")
+    g.add_argument("--n-windows", type=int, default=5, help="number of forecast windows (default: 5)")
+    g.add_argument("--step", type=int, help="rows between window origins (default: the horizon)")
+    g.add_argument("--refit", action="store_true", help="refit the model before every window (default: fit once)")
+    g.add_argument("--level", type=_numbers, help="interval levels in percent; coverage is reported")
+    out = _add_output_args(p, model=False)
+    out.add_argument("--metrics-output", type=Path, help="write the metrics to this JSON (or CSV) file")
+    p.set_defaults(func=cmd_backtest)
 
     _add_tune_parser(sub)
 
@@ -132,23 +203,52 @@ def _log(args, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def _check_writable(path: Path | None, force: bool) -> None:
-    if path is not None and path.exists() and not force:
-        raise OutputExistsError(f"{path} already exists; pass --force to overwrite it")
+def _check_writable(args, *names: str) -> None:
+    for name in names:
+        path = getattr(args, name, None)
+        if path is not None and path.exists() and not args.force:
+            raise OutputExistsError(f"{path} already exists; pass --force to overwrite it")
 
 
-def read_input(source: str) -> pd.DataFrame:
-    """A file path, or the name of a bundled dataset when no such file exists."""
+def _long_names(args) -> dict[str, str]:
+    """The user's long-file names -> the names the estimators read (unique_id, ds, y)."""
+    return {args.id_col: LONG[0], args.time_col or LONG[1]: LONG[1], args.target_col: LONG[2]}
+
+
+def read_input(source: str, args) -> pd.DataFrame:
+    """A file path (CSV/Parquet), or the name of a bundled dataset when no such file exists.
+
+    A long file's id, time and value columns are renamed to ``unique_id``, ``ds``, ``y``.
+    """
     from .datasets import _BUNDLED, load_dataset, read_table
 
     path = Path(source)
     if not path.exists() and source in _BUNDLED:
         return load_dataset(source)
-    return read_table(path)
+    frame = read_table(path)
+    if args.id_col in frame.columns:
+        for flag, col in (("--time-col", args.time_col or LONG[1]), ("--target-col", args.target_col)):
+            if col not in frame.columns:
+                raise ConfigError(f"long file {source} has no column {col!r}; name its {flag[2:-4]} column with {flag} "
+                                  f"(columns: {list(frame.columns)[:20]})")
+        return frame.rename(columns=_long_names(args))
+    if args.id_col != LONG[0]:
+        raise ConfigError(f"--id-col {args.id_col!r} is not a column of {source} (columns: {list(frame.columns)[:20]})")
+    return frame
 
 
-def write_output(frame: pd.DataFrame, path: Path, force: bool) -> None:
-    _check_writable(path, force)
+def _user_names(frame: pd.DataFrame, args, *, values: bool = True) -> pd.DataFrame:
+    """Give a long result the user's column names back (``y-lo-80`` -> ``<target-col>-lo-80``).
+
+    With ``values=False`` only the id and time columns are renamed (a backtest keeps ``y`` / ``y_hat``).
+    """
+    back = {v: k for k, v in _long_names(args).items() if values or v != LONG[2]}
+    if values:
+        return frame.rename(columns=lambda c: back.get(c, f"{args.target_col}{c[1:]}" if c.startswith("y-") else c))
+    return frame.rename(columns=back)
+
+
+def write_output(frame: pd.DataFrame, path: Path) -> None:
     suffix = path.suffix.lower()
     out = frame.reset_index() if isinstance(frame.index, pd.DatetimeIndex) else frame
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,13 +262,19 @@ def write_output(frame: pd.DataFrame, path: Path, force: bool) -> None:
         raise ConfigError(f"cannot tell the format of {path}: use a .csv, .parquet or .json file name")
 
 
-def estimator_params(args, cls) -> dict:
-    """The estimator parameters the model, data and ``--param`` flags give (``None``: not given)."""
-    params = dict(lookback=args.lookback, horizon=args.horizon, target=args.target, time_col=args.time_col,
-                  freq=args.freq, fill=args.fill, max_epochs=args.max_epochs, patience=args.patience,
+def estimator_params(args, df: pd.DataFrame, cls) -> dict:
+    """The estimator parameters the flags give, for the frame ``read_input`` returned."""
+    long = LONG[0] in df.columns  # read_input already renamed a long file's columns
+    params = dict(lookback=args.lookback, horizon=args.horizon, target=args.target,
+                  time_col=None if long else args.time_col,
+                  future_covariates=args.future_covariates, freq=args.freq, fill=args.fill,
+                  series_mode=args.series_mode, max_epochs=args.max_epochs, patience=args.patience,
                   batch_size=args.batch_size, val_size=args.val_size, random_state=args.seed,
                   accelerator=args.accelerator, devices=_devices(args.devices), precision=args.precision,
-                  verbose=not args.quiet, learning_rate=args.learning_rate)
+                  verbose=not args.quiet)
+    for key in ("learning_rate", "loss", "quantiles"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
     valid = cls().get_params(deep=False)
     for key, value in args.param:
         if key not in valid:
@@ -177,12 +283,10 @@ def estimator_params(args, cls) -> dict:
     return params
 
 
-def make_estimator(args):
+def make_estimator(args, df: pd.DataFrame):
+    """The estimator the flags describe, for the frame ``read_input`` returned."""
     cls = registry.get_estimator(args.model)
-    params = estimator_params(args, cls)
-    if params["learning_rate"] is None:
-        del params["learning_rate"]
-    return cls(**params)
+    return cls(**estimator_params(args, df, cls))
 
 
 def _devices(text: str):
@@ -199,25 +303,102 @@ def _print_frame(frame: pd.DataFrame) -> None:
         print(frame.to_string())
 
 
+def _save_plot(fig, path: Path, args) -> None:
+    fig.savefig(path, dpi=100)
+    _log(args, f"drew {path}")
+
+
+def _forecast_out(est, forecast: pd.DataFrame, history: pd.DataFrame, args) -> None:
+    """Write or print a forecast, and plot it."""
+    layout_long = est.schema_.layout == "long"
+    shown = _user_names(forecast, args) if layout_long else forecast
+    if args.plot:
+        from .plotting import plot_forecast
+
+        _save_plot(plot_forecast(history, forecast), args.plot, args)
+    if args.output:
+        write_output(shown, args.output)
+        _log(args, f"wrote {len(shown)} forecast rows to {args.output}")
+    else:
+        _print_frame(shown)
+
+
+def _future(args):
+    if not getattr(args, "future", None):
+        return None
+    return read_input(args.future, args)
+
+
 # ----------------------------------------------------------------------------------------- commands
 
 
 def cmd_forecast(args) -> int:
-    _check_writable(args.output, args.force)
-    _check_writable(args.save_model, args.force)
-    est = make_estimator(args)
-    df = read_input(args.data)
+    _check_writable(args, "output", "save_model", "plot")
+    df = read_input(args.data, args)
+    est = make_estimator(args, df)
     _log(args, f"training {args.model} on {args.data}: {len(df)} rows, lookback {args.lookback}, horizon {args.horizon}")
     est.fit(df)
-    forecast = est.predict()
+    forecast = est.predict(future=_future(args), level=args.level)
     if args.save_model:
         est.save(args.save_model, overwrite=args.force)
         _log(args, f"saved the model to {args.save_model}")
+    _forecast_out(est, forecast, df, args)
+    return 0
+
+
+def cmd_fit(args) -> int:
+    _check_writable(args, "save_model")
+    df = read_input(args.data, args)
+    est = make_estimator(args, df)
+    _log(args, f"training {args.model} on {args.data}: {len(df)} rows, lookback {args.lookback}, horizon {args.horizon}")
+    est.fit(df)
+    est.save(args.save_model, overwrite=args.force)
+    _log(args, f"saved the model to {args.save_model}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .base import load
+
+    _check_writable(args, "output", "plot")
+    if args.plot and not args.history:
+        raise ConfigError("--plot needs --history (the model file keeps only the last lookback rows)")
+    est = load(args.model_file)
+    history = read_input(args.history, args) if args.history else None
+    forecast = est.predict(history, future=_future(args), level=args.level)
+    _forecast_out(est, forecast, history, args)
+    return 0
+
+
+def cmd_backtest(args) -> int:
+    _check_writable(args, "output", "metrics_output", "plot")
+    df = read_input(args.data, args)
+    est = make_estimator(args, df)
+    _log(args, f"backtesting {args.model} on {args.data}: {args.n_windows} windows of {args.horizon} steps"
+               f"{', refitting each time' if args.refit else ''}")
+    result = est.backtest(df, n_windows=args.n_windows, step=args.step, refit=args.refit, level=args.level)
+    forecasts = result.forecasts
+    metrics = result.metrics
+    if LONG[0] in df.columns:
+        forecasts = _user_names(forecasts, args, values=False)
+        metrics = metrics.rename_axis(args.id_col)
     if args.output:
-        write_output(forecast, args.output, args.force)
-        _log(args, f"wrote {len(forecast)} forecast rows to {args.output}")
-    else:
-        _print_frame(forecast)
+        write_output(forecasts, args.output)
+        _log(args, f"wrote {len(forecasts)} rows (every window's forecast and actual) to {args.output}")
+    if args.metrics_output:
+        path = args.metrics_output
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".csv":
+            metrics.to_csv(path)
+        else:
+            path.write_text(json.dumps(json.loads(metrics.to_json(orient="index")), indent=1))
+        _log(args, f"wrote the metrics to {path}")
+    if args.plot:
+        from .plotting import plot_backtest
+
+        _save_plot(plot_backtest(result), args.plot, args)
+    with pd.option_context("display.max_columns", 20, "display.width", 200, "display.float_format", "{:.4g}".format):
+        print(metrics.to_string())
     return 0
 
 
@@ -288,8 +469,7 @@ def cmd_tune(args) -> int:
     import optuna
 
     if args.worker_index is None:
-        for path in (args.output, args.save_model, args.trials_csv):
-            _check_writable(path, args.force)
+        _check_writable(args, "output", "save_model", "trials_csv")
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -307,9 +487,9 @@ def _tune(args) -> int:
 
     is_worker = args.worker_index is not None
     cls = registry.get_estimator(args.model)
-    fixed = {k: v for k, v in estimator_params(args, cls).items()
+    df = read_input(args.data, args)
+    fixed = {k: v for k, v in estimator_params(args, df, cls).items()
              if v is not None and k not in ("horizon", "random_state", "verbose")}
-    df = read_input(args.data)
     with tempfile.TemporaryDirectory(prefix="tsformer-tune-") as tmp:
         storage = args.storage
         if storage is None and args.workers > 1:
@@ -340,14 +520,14 @@ def _tune(args) -> int:
     }
     text = json.dumps(summary, indent=2, default=str)
     if args.output:
-        _check_writable(args.output, args.force)
+        _check_writable(args, "output")
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text + "\n")
         _log(args, f"wrote the best parameters to {args.output}")
     else:
         print(text)
     if args.trials_csv:
-        _check_writable(args.trials_csv, args.force)
+        _check_writable(args, "trials_csv")
         trials_table(result.study).to_csv(args.trials_csv, index=False)
         _log(args, f"wrote {len(result.study.trials)} trials to {args.trials_csv}")
     if args.save_model:
@@ -396,6 +576,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("tsformer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
+        sys.stderr.close()
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,11 +4,17 @@
 
 * a **wide** frame: a ``DatetimeIndex`` (or a time column, named by ``time_col`` or detected), one
   numeric column per variate;
-* a **long** frame: ``unique_id``, ``ds``, ``y`` columns (names configurable); series aligned on the
-  same timestamps become the variates of one wide table.
+* a **long** frame: ``unique_id``, ``ds``, ``y`` columns.  Series aligned on the same timestamps become
+  the variates of one wide table (``series_mode="variates"``); series of different lengths and start
+  dates are kept apart, one univariate *segment* each, for a global model with shared weights
+  (``series_mode="global"``).  ``"auto"`` picks variates when the series are aligned and no future
+  covariates are declared, global otherwise.
 
-and either returns a :class:`SeriesData` or raises a :class:`~tsformer.errors.DataError` that names
-the problem and the fix.  ``to_frame`` turns forecasts back into a frame of the same layout.
+Future-known covariates (``future_covariates=[...]``) are split from the forecast variates: the networks
+receive them with the calendar features, for the lookback and the horizon.
+
+It returns a :class:`SeriesData` or raises a :class:`~tsformer.errors.DataError` that names the problem
+and the fix.  :func:`forecast_frame` turns forecasts back into a frame of the input's layout.
 """
 
 from __future__ import annotations
@@ -23,49 +29,124 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 
 __all__ = [
+    "Schema",
     "SeriesData",
     "to_series_data",
-    "to_frame",
+    "forecast_frame",
+    "read_future_covariates",
     "future_index",
     "normalize_freq",
     "FILL_METHODS",
+    "SERIES_MODES",
 ]
 
 FILL_METHODS = ("ffill", "interpolate", "zero")
+SERIES_MODES = ("auto", "variates", "global")
 _TIME_NAMES = ("date", "ds", "time", "timestamp", "datetime")
 LONG_ID, LONG_TIME, LONG_VALUE = "unique_id", "ds", "y"
 
 
 @dataclass(frozen=True)
-class SeriesData:
-    """A validated, regularly spaced multivariate series.
+class Schema:
+    """What a model was fitted on: the contract new histories and outputs follow.
 
     Attributes:
-        values: ``(T, C)`` float64 array of every input column, no NaN.
-        index: the ``T`` timestamps, sorted, unique, spaced by ``freq``.
-        columns: the ``C`` column names, in order.
-        target: the forecast columns (a subset of ``columns``, in ``columns`` order).
-        freq: pandas frequency alias of the spacing (e.g. ``"h"``, ``"15min"``).
-        layout: ``"wide"`` or ``"long"``; forecasts are returned in the same layout.
-        names: for ``"long"``: the id, time and value column names of the input frame.
+        columns: the variates' names (wide: columns; long variates: series ids; global: the value column).
+        target: the forecast variates, a subset of ``columns`` in ``columns`` order.
+        covariates: future-known covariate columns (fed with the calendar features, never forecast).
+        freq: pandas alias of the spacing.
+        layout: ``"wide"`` or ``"long"`` (the layout forecasts are returned in).
+        mode: ``"variates"`` (one multivariate table) or ``"global"`` (many univariate series).
+        names: for long frames, the ``id``, ``time`` and ``value`` column names.
     """
 
-    values: np.ndarray
-    index: pd.DatetimeIndex
     columns: tuple[str, ...]
     target: tuple[str, ...]
-    freq: str
+    covariates: tuple[str, ...] = ()
+    freq: str = ""
     layout: str = "wide"
+    mode: str = "variates"
     names: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"columns": list(self.columns), "target": list(self.target), "covariates": list(self.covariates),
+                "freq": self.freq, "layout": self.layout, "mode": self.mode, "names": dict(self.names)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Schema":
+        return cls(columns=tuple(d["columns"]), target=tuple(d["target"]), covariates=tuple(d.get("covariates", ())),
+                   freq=d["freq"], layout=d["layout"], mode=d.get("mode", "variates"), names=dict(d.get("names", {})))
 
     @property
     def target_idx(self) -> np.ndarray:
-        """Positions of the target columns among ``columns``."""
+        """Positions of the target variates among ``columns``."""
         pos = {c: i for i, c in enumerate(self.columns)}
         return np.array([pos[c] for c in self.target], dtype=np.int64)
 
+
+@dataclass(frozen=True)
+class SeriesData:
+    """Validated, regularly spaced data: one or more segments of ``C`` variates stacked in time.
+
+    Attributes:
+        schema: names, frequency and layout (see :class:`Schema`).
+        values: ``(T, C)`` float64 variates, no NaN.
+        covariates: ``(T, K)`` float64 future-known covariates (``K`` may be 0).
+        index: the ``T`` timestamps; sorted, unique and spaced by ``freq`` within each segment.
+        offsets: ``(S + 1,)`` segment boundaries: segment ``s`` is rows ``offsets[s]:offsets[s + 1]``.
+            A wide frame is one segment; a global long frame has one segment per series.
+        ids: the ``S`` series ids of a global frame (empty otherwise).
+    """
+
+    schema: Schema
+    values: np.ndarray
+    index: pd.DatetimeIndex
+    covariates: np.ndarray | None = None
+    offsets: np.ndarray | None = None
+    ids: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.covariates is None:
+            object.__setattr__(self, "covariates", np.zeros((len(self.values), 0)))
+        if self.offsets is None:
+            object.__setattr__(self, "offsets", np.array([0, len(self.values)], dtype=np.int64))
+
+    # shortcuts to the schema
+    columns = property(lambda self: self.schema.columns)
+    target = property(lambda self: self.schema.target)
+    freq = property(lambda self: self.schema.freq)
+    layout = property(lambda self: self.schema.layout)
+    names = property(lambda self: self.schema.names)
+    target_idx = property(lambda self: self.schema.target_idx)
+
+    @property
+    def n_segments(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
     def __len__(self) -> int:
         return len(self.index)
+
+    @property
+    def segment_codes(self) -> np.ndarray:
+        """``(T,)`` the segment each row belongs to."""
+        return np.repeat(np.arange(self.n_segments), self.lengths)
+
+    def head(self, rows) -> "SeriesData":
+        """The first ``rows`` rows of every segment (``rows``: an int or one per segment)."""
+        keep = np.minimum(np.broadcast_to(np.asarray(rows, dtype=np.int64), (self.n_segments,)), self.lengths)
+        pos = np.arange(len(self)) - np.repeat(self.offsets[:-1], self.lengths)
+        mask = pos < np.repeat(keep, self.lengths)
+        return SeriesData(schema=self.schema, values=self.values[mask], index=self.index[mask],
+                          covariates=self.covariates[mask],
+                          offsets=np.concatenate([[0], np.cumsum(keep)]).astype(np.int64), ids=self.ids)
+
+    def last_rows(self, n: int) -> np.ndarray:
+        """``(S, n)`` row positions of the last ``n`` rows of every segment (each must have ``n`` rows)."""
+        return self.offsets[1:, None] - n + np.arange(n)[None, :]
 
 
 def normalize_freq(freq) -> str:
@@ -92,6 +173,8 @@ def to_series_data(
     freq: str | None = None,
     fill: str | None = None,
     id_col: str | None = None,
+    future_covariates: Sequence[str] | None = None,
+    series_mode: str = "auto",
 ) -> SeriesData:
     """Validate a user frame and convert it to a :class:`SeriesData`.
 
@@ -99,12 +182,15 @@ def to_series_data(
         df: wide or long ``pandas.DataFrame`` (a ``Series`` is taken as a one-column frame).
         time_col: column holding the timestamps; ``None`` uses the ``DatetimeIndex`` or a column named
             like a time (``date``, ``ds``, ``time``, ``timestamp``, ``datetime``).
-        target: the column(s) to forecast (default: all); every numeric column is an input.
-            For a long frame, the series ids to forecast.
+        target: the column(s) to forecast (default: all but the future covariates); every numeric column
+            is an input.  For a long frame, the series ids to use.
         freq: the spacing; ``None`` infers it. Given, missing timestamps are inserted as gaps that
             ``fill`` must then fill.
         fill: ``None`` (NaN is an error), ``"ffill"``, ``"interpolate"`` or ``"zero"``.
         id_col: series id column of a long frame; ``None`` means long when a ``unique_id`` column exists.
+        future_covariates: columns whose values are known in advance (given again for the horizon at
+            prediction time); they are inputs, never forecast.
+        series_mode: for long frames, ``"auto"``, ``"variates"`` or ``"global"`` (see the module doc).
     """
     if isinstance(df, pd.Series):
         df = df.to_frame(name=df.name if df.name is not None else "y")
@@ -114,58 +200,248 @@ def to_series_data(
         raise DataError(f"the frame is empty ({df.shape[0]} rows x {df.shape[1]} columns); pass a frame with data")
     if fill is not None and fill not in FILL_METHODS:
         raise ConfigError(f"fill={fill!r} is not supported; use one of {FILL_METHODS} or None")
+    if series_mode not in SERIES_MODES:
+        raise ConfigError(f"series_mode={series_mode!r} is not supported; use one of {SERIES_MODES}")
     freq = None if freq is None else normalize_freq(freq)
+    covs = tuple(str(c) for c in ([future_covariates] if isinstance(future_covariates, str) else future_covariates or ()))
 
     if id_col is not None or LONG_ID in df.columns:
-        wide, names = _pivot_long(df, id_col=id_col or LONG_ID, time_col=time_col or LONG_TIME)
-        layout = "long"
-    else:
-        wide, names, layout = _with_time_index(df, time_col), {}, "wide"
+        return _read_long(df, id_col=id_col or LONG_ID, time_col=time_col or LONG_TIME, target=target, freq=freq,
+                          fill=fill, covariates=covs, series_mode=series_mode)
+    return _read_wide(_with_time_index(df, time_col), target=target, freq=freq, fill=fill, covariates=covs)
 
+
+def forecast_frame(schema: Schema, outputs: dict[str, np.ndarray], future: Sequence[pd.DatetimeIndex],
+                   ids: Sequence[str] = ()) -> pd.DataFrame:
+    """Forecast arrays -> a frame in the layout the model was fitted on.
+
+    Args:
+        schema: the fitted schema.
+        outputs: ``{suffix: (S, H, C_t) array}``; suffix ``""`` is the point forecast, others name extra
+            columns such as ``"-lo-80"`` / ``"-hi-80"``.
+        future: the ``S`` future indexes (one per segment).
+        ids: the ``S`` series ids of a global model.
+
+    Returns:
+        wide: one row per future timestamp, columns ``<col><suffix>``; long: one row per series and
+        timestamp, columns ``id, time, <value><suffix>``.
+    """
+    suffixes = list(outputs)
+    if schema.layout == "wide":
+        cols = {f"{c}{s}": outputs[s][0, :, j] for j, c in enumerate(schema.target) for s in suffixes}
+        frame = pd.DataFrame(cols, index=future[0])
+        frame.index.name = future[0].name or "date"
+        return frame
+    id_col, time_col, value_col = (schema.names.get(k, d) for k, d in
+                                   (("id", LONG_ID), ("time", LONG_TIME), ("value", LONG_VALUE)))
+    if schema.mode == "global":
+        horizon = len(future[0])
+        id_values = np.repeat(np.asarray(ids, dtype=object), horizon)
+        times = np.concatenate([f.to_numpy() for f in future]) if future else np.array([], dtype="datetime64[ns]")
+        data = {id_col: id_values, time_col: times}
+        data.update({f"{value_col}{s}": outputs[s][:, :, 0].reshape(-1) for s in suffixes})
+    else:  # variates of one table: one block of rows per target series
+        horizon = len(future[0])
+        data = {id_col: np.repeat(np.asarray(schema.target, dtype=object), horizon),
+                time_col: np.tile(future[0].to_numpy(), len(schema.target))}
+        data.update({f"{value_col}{s}": outputs[s][0].T.reshape(-1) for s in suffixes})
+    return pd.DataFrame(data)
+
+
+# --------------------------------------------------------------------------------------------- wide
+
+
+def _read_wide(wide: pd.DataFrame, *, target, freq, fill, covariates) -> SeriesData:
     wide = wide.copy(deep=False)  # column renames below must never touch the caller's frame
     columns = _numeric_columns(wide)
-    target = _resolve_target(target, columns, layout)
+    missing = [c for c in covariates if c not in columns]
+    if missing:
+        raise DataError(f"future covariate column(s) {missing} not found (columns are {list(columns)[:20]})")
+    variates = tuple(c for c in columns if c not in covariates)
+    if not variates:
+        raise DataError("every column is declared a future covariate; keep at least one column to forecast")
+    target = _resolve_target(target, variates, "wide", covariates)
     wide = wide[list(columns)]
     _check_order(wide.index)
     wide, freq = _regularize(wide, freq)
-    values = _fill_missing(wide, fill, layout)
-    return SeriesData(
-        values=values,
-        index=pd.DatetimeIndex(wide.index),
-        columns=columns,
-        target=target,
-        freq=freq,
-        layout=layout,
-        names=names,
+    values = _fill_missing(wide, fill)
+    var_pos = [columns.index(c) for c in variates]
+    cov_pos = [columns.index(c) for c in covariates]
+    schema = Schema(columns=variates, target=target, covariates=covariates, freq=freq, layout="wide")
+    return SeriesData(schema=schema, values=values[:, var_pos], covariates=values[:, cov_pos],
+                      index=pd.DatetimeIndex(wide.index))
+
+
+def _with_time_index(df: pd.DataFrame, time_col: str | None) -> pd.DataFrame:
+    if time_col is not None:
+        if time_col not in df.columns:
+            if df.index.name == time_col and isinstance(df.index, pd.DatetimeIndex):
+                return df
+            raise DataError(f"time_col={time_col!r} is not a column (columns are {list(df.columns)[:20]})")
+        out = df.drop(columns=[time_col])
+        out.index = _parse_times(df[time_col], time_col)
+        out.index.name = time_col
+        return out
+    if isinstance(df.index, pd.DatetimeIndex):
+        if df.index.hasnans:
+            raise DataError("the DatetimeIndex has missing timestamps (NaT); drop those rows")
+        return df
+    for c in df.columns:
+        if str(c).lower() in _TIME_NAMES:
+            return _with_time_index(df, c)
+    raise DataError(
+        "no time axis: give the frame a DatetimeIndex (df.set_index(pd.to_datetime(df['date']))) or name the "
+        f"time column with time_col= (columns are {list(df.columns)[:20]})"
     )
 
 
-def to_frame(
-    values: np.ndarray, index: pd.DatetimeIndex, columns: Sequence[str], *, layout: str = "wide", names=None
-) -> pd.DataFrame:
-    """Forecast array ``(H, C)`` -> a frame indexed by ``index`` (wide) or long rows (id, time, value)."""
-    wide = pd.DataFrame(np.asarray(values), index=index, columns=list(columns))
-    if layout == "wide":
-        wide.index.name = wide.index.name or "date"
-        return wide
-    names = names or {}
-    id_col, time_col, value_col = (names.get(k, d) for k, d in (("id", LONG_ID), ("time", LONG_TIME), ("value", LONG_VALUE)))
-    wide.index.name = time_col
-    long = wide.reset_index().melt(id_vars=time_col, var_name=id_col, value_name=value_col)
-    return long[[id_col, time_col, value_col]].reset_index(drop=True)
+def _numeric_columns(df: pd.DataFrame) -> tuple[str, ...]:
+    cols = list(df.columns)
+    if len(set(map(str, cols))) != len(cols):
+        dups = pd.Index(map(str, cols))
+        raise DataError(f"duplicate column names {sorted(set(dups[dups.duplicated()]))}; rename them")
+    non_numeric = [c for c in cols if not _is_numeric(df[c])]
+    numeric = [c for c in cols if c not in non_numeric]
+    if not numeric:
+        raise DataError(
+            f"no numeric column to forecast (columns: {cols[:20]} have dtypes {[str(df[c].dtype) for c in cols[:5]]}); "
+            "convert the value columns to numbers"
+        )
+    if non_numeric:
+        raise DataError(
+            f"column(s) {non_numeric[:10]} are not numeric; drop them or convert them to numbers "
+            "(every column except the time column is used as an input)"
+        )
+    df.columns = [str(c) for c in cols]
+    return tuple(df.columns)
 
 
-# --------------------------------------------------------------------------------------------- steps
+def _is_numeric(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
 
 
-def _pivot_long(df: pd.DataFrame, *, id_col: str, time_col: str) -> tuple[pd.DataFrame, dict]:
+def _resolve_target(target, columns: tuple[str, ...], layout: str, covariates=()) -> tuple[str, ...]:
+    if target is None:
+        return columns
+    names = [target] if isinstance(target, str) else list(target)
+    names = [str(n) for n in names]
+    if not names:
+        raise ConfigError("target is empty; pass None to forecast every column or a list of column names")
+    what = "series id" if layout == "long" else "column"
+    both = [n for n in names if n in covariates]
+    if both:
+        raise ConfigError(f"{both} are declared future covariates and cannot also be targets")
+    unknown = [n for n in names if n not in columns]
+    if unknown:
+        raise DataError(f"unknown target {what}(s) {unknown}; available: {list(columns)[:20]}")
+    wanted = set(names)
+    return tuple(c for c in columns if c in wanted)
+
+
+def _check_order(index: pd.DatetimeIndex) -> None:
+    if not index.is_monotonic_increasing:
+        pos = int(np.flatnonzero(np.diff(index.asi8) < 0)[0]) + 1
+        raise DataError(
+            f"timestamps are not sorted: row {pos} ({index[pos]}) comes before row {pos - 1} ({index[pos - 1]}); "
+            "sort the frame by time first (df.sort_index() or df.sort_values(time_col))"
+        )
+    if index.has_duplicates:
+        dup = index[index.duplicated()][0]
+        raise DataError(
+            f"duplicate timestamps, e.g. {dup} appears {int((index == dup).sum())} times; keep one row per timestamp "
+            "(aggregate with df.groupby(level=0).mean() or drop duplicates)"
+        )
+
+
+def _regularize(df: pd.DataFrame, freq: str | None) -> tuple[pd.DataFrame, str]:
+    index = df.index
+    if len(index) < 2:
+        raise DataError(f"need at least 2 timestamps to know the spacing, got {len(index)}")
+    if freq is None:
+        inferred = _infer_freq(index)
+        if inferred is None:
+            steps = pd.Series(np.diff(index.as_unit("ns").asi8))
+            common = pd.Timedelta(int(steps.mode().iloc[0]))
+            odd = int(np.flatnonzero(steps.to_numpy() != common.value)[0]) if (steps != common.value).any() else 0
+            raise DataError(
+                f"timestamps are not evenly spaced (most steps are {common}, but {index[odd]} -> {index[odd + 1]} is "
+                f"not); pass freq= (e.g. freq='h') to put the series on a regular grid, with fill= for the gaps"
+            )
+        return df, normalize_freq(inferred)
+    grid = pd.date_range(index[0], index[-1], freq=freq)
+    off_grid = index.difference(grid)
+    if len(off_grid):
+        raise DataError(
+            f"{len(off_grid)} timestamps do not fall on the freq={freq!r} grid starting at {index[0]} "
+            f"(e.g. {off_grid[0]}); check freq or resample the data first"
+        )
+    if len(grid) != len(index):
+        df = df.reindex(grid)
+        df.index.name = index.name
+    return df, freq
+
+
+def _infer_freq(index: pd.DatetimeIndex):
+    if len(index) < 3:
+        return None
+    with warnings.catch_warnings():  # pandas 3 announces that infer_freq will return an offset; both are fine
+        warnings.simplefilter("ignore")
+        return pd.infer_freq(index)
+
+
+def _fill_missing(df: pd.DataFrame, fill: str | None, groups: np.ndarray | None = None, ids=None) -> np.ndarray:
+    values = df.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(values).any():
+        r, c = np.argwhere(np.isinf(values))[0]
+        raise DataError(f"infinite value in column '{df.columns[c]}' at {df.index[r]}{_in_series(groups, ids, r)}; "
+                        "replace it before fitting")
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    if fill is None:
+        counts = {str(c): int(n) for c, n in zip(df.columns, missing.sum(0)) if n}
+        r, c = np.argwhere(missing)[0]
+        raise DataError(
+            f"{int(missing.sum())} missing values (per column: {dict(list(counts.items())[:10])}; first in "
+            f"'{df.columns[c]}' at {df.index[r]}{_in_series(groups, ids, r)}); pass fill='ffill' or "
+            "fill='interpolate' (CLI: --fill), or clean the data"
+        )
+    frame = df.reset_index(drop=True)
+    if groups is None:
+        groups = np.zeros(len(frame), dtype=np.int64)
+    empty = frame.isna().groupby(groups).all().to_numpy()
+    if empty.any():
+        g, c = np.argwhere(empty)[0]
+        where = f" of series {ids[g]!r}" if ids else ""
+        raise DataError(f"column '{df.columns[c]}'{where} has no values at all; drop it")
+    grouped = frame.groupby(groups)
+    if fill == "ffill":
+        filled = grouped.ffill().groupby(groups).bfill()
+    elif fill == "interpolate":
+        filled = grouped.transform(lambda s: s.interpolate(limit_direction="both"))
+    else:
+        filled = frame.fillna(0.0)
+    return filled.to_numpy(dtype=np.float64)
+
+
+def _in_series(groups, ids, row) -> str:
+    return f" in series {ids[groups[row]]!r}" if groups is not None and ids else ""
+
+
+# --------------------------------------------------------------------------------------------- long
+
+
+def _read_long(df: pd.DataFrame, *, id_col, time_col, target, freq, fill, covariates, series_mode) -> SeriesData:
     missing = [c for c in (id_col, time_col) if c not in df.columns]
     if missing:
         raise DataError(
             f"long frame: column(s) {missing} not found (columns are {list(df.columns)}); a long frame needs "
             f"an id column, a time column and a value column: pass id_col= and time_col= to name them"
         )
-    rest = [c for c in df.columns if c not in (id_col, time_col)]
+    rest = [c for c in df.columns if c not in (id_col, time_col) and c not in covariates]
+    absent = [c for c in covariates if c not in df.columns]
+    if absent:
+        raise DataError(f"long frame: future covariate column(s) {absent} not found (columns are {list(df.columns)})")
     if LONG_VALUE in rest:
         value_col = LONG_VALUE
     elif len(rest) == 1:
@@ -173,10 +449,28 @@ def _pivot_long(df: pd.DataFrame, *, id_col: str, time_col: str) -> tuple[pd.Dat
     else:
         raise DataError(
             f"long frame: cannot tell the value column among {rest}; name it '{LONG_VALUE}' or keep only "
-            f"'{id_col}', '{time_col}' and one value column"
+            f"'{id_col}', '{time_col}', one value column and declared future covariates"
         )
-    times = _parse_times(df[time_col], time_col)
-    frame = pd.DataFrame({"id": df[id_col].astype(str).to_numpy(), "t": times, "v": df[value_col].to_numpy()})
+    extra = [c for c in rest if c != value_col]
+    if extra:
+        raise DataError(
+            f"long frame: unexpected column(s) {extra}; a long frame holds '{id_col}', '{time_col}', the value "
+            f"column '{value_col}' and the columns declared with future_covariates=; drop the others or declare them"
+        )
+    for c in (value_col, *covariates):
+        if not _is_numeric(df[c]):
+            raise DataError(f"long frame: column '{c}' is not numeric (dtype {df[c].dtype}); convert it")
+    frame = pd.DataFrame({"id": df[id_col].astype(str).to_numpy(), "t": _parse_times(df[time_col], time_col),
+                          "v": df[value_col].to_numpy(dtype=np.float64, na_value=np.nan)})
+    for c in covariates:
+        frame[c] = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
+    if target is not None:
+        wanted = [target] if isinstance(target, str) else [str(t) for t in target]
+        known = set(frame["id"])
+        unknown = [t for t in wanted if t not in known]
+        if unknown:
+            raise DataError(f"unknown target series id(s) {unknown}; available: {sorted(known)[:20]}")
+        frame = frame[frame["id"].isin(wanted)]
     dup = frame.duplicated(["id", "t"])
     if dup.any():
         row = frame[dup].iloc[0]
@@ -184,22 +478,100 @@ def _pivot_long(df: pd.DataFrame, *, id_col: str, time_col: str) -> tuple[pd.Dat
             f"long frame: {int(dup.sum())} duplicate (id, time) rows, e.g. id {row['id']!r} at {row['t']}; "
             f"keep one row per series and timestamp (df.drop_duplicates([{id_col!r}, {time_col!r}]))"
         )
-    if not pd.api.types.is_numeric_dtype(frame["v"]):
-        raise DataError(f"long frame: value column '{value_col}' is not numeric (dtype {frame['v'].dtype}); convert it")
+    names = {"id": id_col, "time": time_col, "value": value_col}
     spans = frame.groupby("id", sort=False)["t"].agg(["min", "max", "size"])
-    if spans["min"].nunique() > 1 or spans["max"].nunique() > 1 or spans["size"].nunique() > 1:
-        odd = spans[(spans["min"] != spans["min"].min()) | (spans["max"] != spans["max"].max())].index.tolist()
-        if odd:
-            raise DataError(
-                f"long frame: series cover different time ranges (e.g. {odd[:3]}); this estimator forecasts "
-                f"aligned series as variates of one table: trim the series to a common range"
-            )
+    aligned = spans["min"].nunique() == 1 and spans["max"].nunique() == 1 and spans["size"].nunique() == 1
+    if series_mode == "variates" and (not aligned or covariates):
+        why = "declare future covariates" if aligned else "cover different time ranges"
+        raise DataError(f"long frame: series_mode='variates' needs aligned series without future covariates, but "
+                        f"these {why}; use series_mode='global' (one shared univariate model) or trim the series")
+    if series_mode == "global" or not aligned or covariates:
+        return _global(frame, freq=freq, fill=fill, covariates=covariates, names=names)
+
     wide = frame.pivot(index="t", columns="id", values="v")
     wide = wide[list(dict.fromkeys(frame["id"]))]  # keep the ids in order of appearance
     wide.columns = wide.columns.astype(str)
     wide.index.name = time_col
     wide = wide.sort_index()
-    return wide, {"id": id_col, "time": time_col, "value": value_col}
+    data = _read_wide(wide, target=None, freq=freq, fill=fill, covariates=())
+    schema = Schema(columns=data.columns, target=data.target, freq=data.freq, layout="long", mode="variates",
+                    names=names)
+    return SeriesData(schema=schema, values=data.values, covariates=data.covariates, index=data.index)
+
+
+def _global(frame: pd.DataFrame, *, freq, fill, covariates, names) -> SeriesData:
+    """Many univariate series, each a segment of its own, sorted by (id in order of appearance, time)."""
+    codes, ids = pd.factorize(frame["id"])
+    t = frame["t"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    order = np.lexsort((t, codes))
+    codes, t = codes[order], t[order]
+    cols = ["v", *covariates]
+    values = frame[cols].to_numpy()[order]
+    ids = tuple(str(i) for i in ids)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(ids)))]).astype(np.int64)
+
+    if freq is None:
+        longest = int(np.argmax(np.diff(offsets)))
+        seg = pd.DatetimeIndex(t[offsets[longest]:offsets[longest + 1]])
+        inferred = _infer_freq(seg)
+        if inferred is None:
+            raise DataError(f"series {ids[longest]!r} is not evenly spaced (or too short to tell); pass freq= "
+                            "(e.g. freq='h') to put every series on a regular grid, with fill= for the gaps")
+        freq = normalize_freq(inferred)
+        given = False
+    else:
+        given = True
+    codes, t, values, offsets = _regrid(codes, t, values, offsets, freq, given, ids)
+    index = pd.DatetimeIndex(t.astype("datetime64[ns]"))
+    table = pd.DataFrame(values, columns=cols, index=index)
+    filled = _fill_missing(table, fill, groups=codes, ids=ids)
+    schema = Schema(columns=(names["value"],), target=(names["value"],), covariates=covariates, freq=freq,
+                    layout="long", mode="global", names=names)
+    return SeriesData(schema=schema, values=filled[:, :1], covariates=filled[:, 1:], index=index, offsets=offsets,
+                      ids=ids)
+
+
+def _regrid(codes, t, values, offsets, freq, given, ids):
+    """Check every series lies on the ``freq`` grid; with ``freq`` given, insert missing rows as NaN."""
+    try:
+        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).value
+    except (ValueError, TypeError):
+        step = None
+    same = codes[1:] == codes[:-1]
+    if step is not None:
+        d = np.diff(t)
+        bad = same & (d != step)
+        if not bad.any():
+            return codes, t, values, offsets
+        gaps = bad & (d > 0) & (d % step == 0)
+        if not given or (bad & ~gaps).any():
+            i = int(np.flatnonzero(bad & ~gaps if given else bad)[0])
+            raise DataError(
+                f"series {ids[codes[i]]!r} is not evenly spaced at {freq!r}: "
+                f"{pd.Timestamp(t[i])} -> {pd.Timestamp(t[i + 1])}; "
+                + ("check freq or resample the data first" if given else
+                   "pass freq= to put every series on a regular grid, with fill= for the gaps")
+            )
+        starts, ends = t[offsets[:-1]], t[offsets[1:] - 1]
+        lengths = (ends - starts) // step + 1
+        new_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        new_codes = np.repeat(np.arange(len(lengths)), lengths)
+        new_t = starts[new_codes] + (np.arange(new_offsets[-1]) - new_offsets[new_codes]) * step
+        new_values = np.full((new_offsets[-1], values.shape[1]), np.nan)
+        new_values[new_offsets[codes] + (t - starts[codes]) // step] = values
+        return new_codes, new_t, new_values, new_offsets
+    # calendar frequencies (months, quarters, business days): compare each series with its own grid
+    parts = []
+    for s in range(len(offsets) - 1):
+        seg_t = pd.DatetimeIndex(t[offsets[s]:offsets[s + 1]].astype("datetime64[ns]"))
+        grid = pd.date_range(seg_t[0], seg_t[-1], freq=freq)
+        if len(seg_t.difference(grid)) or (len(grid) != len(seg_t) and not given):
+            raise DataError(f"series {ids[s]!r} is not on the {freq!r} grid; check freq or resample the data first")
+        seg = pd.DataFrame(values[offsets[s]:offsets[s + 1]], index=seg_t).reindex(grid)
+        parts.append((s, grid.as_unit("ns").asi8, seg.to_numpy()))
+    lengths = np.array([len(p[1]) for p in parts])
+    return (np.repeat(np.arange(len(parts)), lengths), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]), np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
 
 
 def _parse_times(col: pd.Series, name) -> pd.DatetimeIndex:
@@ -238,139 +610,43 @@ def _row_of(col: pd.Series, value) -> int:
     return int(hits[0]) if len(hits) else 0
 
 
-def _with_time_index(df: pd.DataFrame, time_col: str | None) -> pd.DataFrame:
-    if time_col is not None:
-        if time_col not in df.columns:
-            if df.index.name == time_col and isinstance(df.index, pd.DatetimeIndex):
-                return df
-            raise DataError(f"time_col={time_col!r} is not a column (columns are {list(df.columns)[:20]})")
-        out = df.drop(columns=[time_col])
-        out.index = _parse_times(df[time_col], time_col)
-        out.index.name = time_col
-        return out
-    if isinstance(df.index, pd.DatetimeIndex):
-        if df.index.hasnans:
-            raise DataError("the DatetimeIndex has missing timestamps (NaT); drop those rows")
-        return df
-    for c in df.columns:
-        if str(c).lower() in _TIME_NAMES:
-            return _with_time_index(df, c)
-    raise DataError(
-        "no time axis: give the frame a DatetimeIndex (df.set_index(pd.to_datetime(df['date']))) or name the "
-        f"time column with time_col= (columns are {list(df.columns)[:20]})"
-    )
+def read_future_covariates(future, schema: Schema, times: np.ndarray, ids: Sequence[str] = (),
+                           time_col: str | None = None) -> np.ndarray:
+    """Values of the future covariates at ``times`` ``(S, H)`` from the user's ``future`` frame -> ``(S, H, K)``.
 
-
-def _numeric_columns(df: pd.DataFrame) -> tuple[str, ...]:
-    cols = list(df.columns)
-    if len(set(map(str, cols))) != len(cols):
-        dups = pd.Index(map(str, cols))
-        raise DataError(f"duplicate column names {sorted(set(dups[dups.duplicated()]))}; rename them")
-    non_numeric = [c for c in cols if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))]
-    numeric = [c for c in cols if c not in non_numeric]
-    if not numeric:
-        raise DataError(
-            f"no numeric column to forecast (columns: {cols[:20]} have dtypes {[str(df[c].dtype) for c in cols[:5]]}); "
-            "convert the value columns to numbers"
-        )
-    if non_numeric:
-        raise DataError(
-            f"column(s) {non_numeric[:10]} are not numeric; drop them or convert them to numbers "
-            "(every column except the time column is used as an input)"
-        )
-    df.columns = [str(c) for c in cols]
-    return tuple(df.columns)
-
-
-def _resolve_target(target, columns: tuple[str, ...], layout: str) -> tuple[str, ...]:
-    if target is None:
-        return columns
-    names = [target] if isinstance(target, str) else list(target)
-    names = [str(n) for n in names]
-    if not names:
-        raise ConfigError("target is empty; pass None to forecast every column or a list of column names")
-    what = "series id" if layout == "long" else "column"
-    unknown = [n for n in names if n not in columns]
-    if unknown:
-        raise DataError(f"unknown target {what}(s) {unknown}; available: {list(columns)[:20]}")
-    wanted = set(names)
-    return tuple(c for c in columns if c in wanted)
-
-
-def _check_order(index: pd.DatetimeIndex) -> None:
-    if not index.is_monotonic_increasing:
-        pos = int(np.flatnonzero(np.diff(index.asi8) < 0)[0]) + 1
-        raise DataError(
-            f"timestamps are not sorted: row {pos} ({index[pos]}) comes before row {pos - 1} ({index[pos - 1]}); "
-            "sort the frame by time first (df.sort_index() or df.sort_values(time_col))"
-        )
-    if index.has_duplicates:
-        dup = index[index.duplicated()][0]
-        raise DataError(
-            f"duplicate timestamps, e.g. {dup} appears {int((index == dup).sum())} times; keep one row per timestamp "
-            "(aggregate with df.groupby(level=0).mean() or drop duplicates)"
-        )
-
-
-def _regularize(df: pd.DataFrame, freq: str | None) -> tuple[pd.DataFrame, str]:
-    index = df.index
-    if len(index) < 2:
-        raise DataError(f"need at least 2 timestamps to know the spacing, got {len(index)}")
-    if freq is None:
-        inferred = _infer_freq(index)
-        if inferred is None:
-            steps = pd.Series(np.diff(index.asi8))
-            common = pd.Timedelta(int(steps.mode().iloc[0]))
-            odd = int(np.flatnonzero(steps.to_numpy() != common.value)[0]) if (steps != common.value).any() else 0
-            raise DataError(
-                f"timestamps are not evenly spaced (most steps are {common}, but {index[odd]} -> {index[odd + 1]} is "
-                f"not); pass freq= (e.g. freq='h') to put the series on a regular grid, with fill= for the gaps"
-            )
-        return df, normalize_freq(inferred)
-    grid = pd.date_range(index[0], index[-1], freq=freq)
-    off_grid = index.difference(grid)
-    if len(off_grid):
-        raise DataError(
-            f"{len(off_grid)} timestamps do not fall on the freq={freq!r} grid starting at {index[0]} "
-            f"(e.g. {off_grid[0]}); check freq or resample the data first"
-        )
-    if len(grid) != len(index):
-        df = df.reindex(grid)
-        df.index.name = index.name
-    return df, freq
-
-
-def _infer_freq(index: pd.DatetimeIndex):
-    if len(index) < 3:
-        return None
-    with warnings.catch_warnings():  # pandas 3 announces that infer_freq will return an offset; both are fine
-        warnings.simplefilter("ignore")
-        return pd.infer_freq(index)
-
-
-def _fill_missing(df: pd.DataFrame, fill: str | None, layout: str) -> np.ndarray:
-    values = df.to_numpy(dtype=np.float64, na_value=np.nan)
-    if np.isinf(values).any():
-        r, c = np.argwhere(np.isinf(values))[0]
-        raise DataError(f"infinite value in column '{df.columns[c]}' at {df.index[r]}; replace it before fitting")
-    missing = np.isnan(values)
-    if not missing.any():
-        return values
-    if fill is None:
-        counts = {str(c): int(n) for c, n in zip(df.columns, missing.sum(0)) if n}
-        r, c = np.argwhere(missing)[0]
-        raise DataError(
-            f"{int(missing.sum())} missing values (per column: {dict(list(counts.items())[:10])}; first in "
-            f"'{df.columns[c]}' at {df.index[r]}); pass fill='ffill' or fill='interpolate' (CLI: --fill), "
-            "or clean the data"
-        )
-    if missing.all(axis=0).any():
-        empty = [str(c) for c, m in zip(df.columns, missing.all(axis=0)) if m]
-        raise DataError(f"column(s) {empty} have no values at all; drop them")
-    if fill == "ffill":
-        filled = df.ffill().bfill()
-    elif fill == "interpolate":
-        filled = df.interpolate(method="time", limit_direction="both")
+    ``future`` is wide (timestamps + covariate columns) for a wide model, or long (id, time, covariates)
+    for a global one; extra rows and columns are ignored.  Missing values are an error that names them.
+    """
+    covs = list(schema.covariates)
+    S, H = times.shape
+    if not covs:
+        return np.zeros((S, H, 0))
+    need = f"the model uses future covariates {covs}: pass predict(future=frame) with their values for the {H} " \
+           f"steps after the history (from {pd.Timestamp(times[0, 0])})"
+    if future is None:
+        raise DataError(need)
+    if not isinstance(future, pd.DataFrame):
+        raise DataError(f"future must be a pandas DataFrame, got {type(future).__name__}")
+    absent = [c for c in covs if c not in future.columns]
+    if absent:
+        raise DataError(f"future frame lacks covariate column(s) {absent}; {need}")
+    flat = pd.DatetimeIndex(times.reshape(-1))
+    if schema.mode == "global":
+        id_col, t_col = schema.names.get("id", LONG_ID), schema.names.get("time", LONG_TIME)
+        if id_col not in future.columns or t_col not in future.columns:
+            raise DataError(f"future frame needs the columns '{id_col}' and '{t_col}' besides {covs}")
+        keyed = future.set_index([future[id_col].astype(str), _parse_times(future[t_col], t_col)])[covs]
+        if keyed.index.has_duplicates:
+            raise DataError("future frame has duplicate (id, time) rows; keep one per series and timestamp")
+        wanted = pd.MultiIndex.from_arrays([np.repeat(np.asarray(ids, dtype=object), H), flat])
     else:
-        filled = df.fillna(0.0)
-    return filled.to_numpy(dtype=np.float64)
+        keyed = _with_time_index(future, time_col if time_col in future.columns else None)[covs]
+        if keyed.index.has_duplicates:
+            raise DataError("future frame has duplicate timestamps; keep one row per timestamp")
+        wanted = flat
+    values = keyed.reindex(wanted).to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isnan(values).any():
+        first = wanted[int(np.flatnonzero(np.isnan(values).any(axis=1))[0])]
+        raise DataError(f"future covariates are missing for {int(np.isnan(values).any(axis=1).sum())} of the "
+                        f"{len(wanted)} needed steps (first: {first}); {need}")
+    return values.reshape(S, H, len(covs))

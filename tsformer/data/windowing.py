@@ -13,7 +13,7 @@ import torch
 from einops import rearrange
 from torch.utils.data import Dataset
 
-__all__ = ["sliding_windows", "window_starts", "WindowDataset"]
+__all__ = ["sliding_windows", "window_starts", "segment_window_starts", "WindowDataset"]
 
 
 def sliding_windows(x, size: int, step: int = 1):
@@ -40,6 +40,27 @@ def window_starts(n_rows: int, lookback: int, horizon: int, *, first_target: int
     if last < first:
         return np.zeros(0, dtype=np.int64)
     return np.arange(first, last + 1, step, dtype=np.int64)
+
+
+def segment_window_starts(offsets, lookback: int, horizon: int, *, first_target=None, stop=None,
+                          step: int = 1) -> np.ndarray:
+    """:func:`window_starts` for every segment of a stacked series, as global row positions.
+
+    ``offsets`` are the ``S + 1`` segment boundaries; ``first_target`` and ``stop`` are per-segment
+    positions (arrays of ``S``, or scalars), counted from each segment's start.  No window crosses a
+    segment boundary.
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    n = len(lengths)
+    first = np.broadcast_to(0 if first_target is None else np.asarray(first_target), (n,))
+    stop = np.broadcast_to(lengths if stop is None else np.asarray(stop), (n,))
+    lo = np.maximum(first - lookback, 0)
+    hi = stop - lookback - horizon  # inclusive
+    counts = np.where(hi >= lo, (hi - lo) // step + 1, 0)
+    seg = np.repeat(np.arange(n), counts)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return (offsets[:-1][seg] + lo[seg] + within * step).astype(np.int64)
 
 
 class WindowDataset(Dataset):

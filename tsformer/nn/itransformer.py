@@ -20,7 +20,7 @@ __all__ = ["ITransformer"]
 
 
 class ITransformer(nn.Module):
-    """``forward(x (B, lookback, n_vars), x_mark (B, lookback, n_marks)=None) -> (B, horizon, n_vars)``.
+    """``forward(x (B, lookback, n_vars), x_mark (B, lookback, n_marks), y_mark (B, horizon, n_marks)) -> (B, horizon, n_vars)``.
 
     With ``n_outputs > 1`` the output is ``(B, horizon, n_vars, n_outputs)`` (e.g. one per quantile).
 
@@ -41,7 +41,7 @@ class ITransformer(nn.Module):
         self.n_marks = n_marks
         self.n_outputs = n_outputs
         self.revin = RevIN(n_vars, affine=False) if use_norm else None
-        self.embedding = InvertedEmbedding(lookback, d_model, dropout=dropout)
+        self.embedding = InvertedEmbedding(lookback, d_model, dropout=dropout, horizon=horizon)
         self.encoder = Encoder(
             [
                 EncoderLayer(AttentionLayer(FullAttention(dropout=dropout), d_model=d_model, n_heads=n_heads),
@@ -55,8 +55,9 @@ class ITransformer(nn.Module):
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None) -> torch.Tensor:
         if self.revin is not None:
             x, stats = self.revin.normalize(x)
-        marks = x_mark if self.n_marks else None
-        tokens = self.encoder(self.embedding(x, marks))          # (B, C + F, D)
+        if not self.n_marks:
+            x_mark = y_mark = None
+        tokens = self.encoder(self.embedding(x, x_mark, y_mark))  # (B, C + F, D)
         y = rearrange(self.projection(tokens[:, : self.n_vars]), "b c (h q) -> b h c q", q=self.n_outputs)
         if self.n_outputs == 1:
             y = y[..., 0]

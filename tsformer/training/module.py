@@ -7,12 +7,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ForecastingModule", "LOSSES", "LR_SCHEDULES"]
+__all__ = ["ForecastingModule", "LOSSES", "LR_SCHEDULES", "pinball_loss", "sort_quantiles"]
+
+
+def pinball_loss(y_hat: torch.Tensor, y: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
+    """Mean quantile (pinball) loss: ``y_hat (..., Q)`` against ``y (...)`` for the ``Q`` levels in ``quantiles``."""
+    diff = y[..., None] - y_hat
+    return torch.maximum(quantiles * diff, (quantiles - 1) * diff).mean()
+
+
+def sort_quantiles(y_hat: torch.Tensor) -> torch.Tensor:
+    """Monotone rearrangement (Chernozhukov et al., 2010): sort the quantile axis so quantiles never cross."""
+    return torch.sort(y_hat, dim=-1).values
+
 
 LOSSES = {
     "mse": F.mse_loss,
     "mae": F.l1_loss,
     "huber": F.huber_loss,
+    "quantile": pinball_loss,
 }
 LR_SCHEDULES = ("halve", "cosine", "constant")
 
@@ -27,14 +40,16 @@ class ForecastingModule(L.LightningModule):
         network: a plain ``nn.Module``.
         target_idx: output columns the loss is computed on (``None``: all); the network forecasts every
             input column, the loss looks only at the targets.
-        loss: ``"mse"``, ``"mae"`` or ``"huber"``.
+        loss: ``"mse"``, ``"mae"``, ``"huber"`` or ``"quantile"`` (the network then outputs
+            ``(B, H, C, Q)``, one value per level in ``quantiles``, sorted so they never cross).
+        quantiles: the levels of the quantile loss, ascending.
         learning_rate, weight_decay: Adam(W) settings.
         lr_schedule: ``"halve"`` (x0.5 after every epoch, the reference implementations' ``type1``),
             ``"cosine"`` (to zero over ``max_epochs``) or ``"constant"``.
     """
 
-    def __init__(self, network: nn.Module, *, target_idx=None, loss: str = "mse", learning_rate: float = 1e-4,
-                 weight_decay: float = 0.0, lr_schedule: str = "halve"):
+    def __init__(self, network: nn.Module, *, target_idx=None, loss: str = "mse", quantiles=None,
+                 learning_rate: float = 1e-4, weight_decay: float = 0.0, lr_schedule: str = "halve"):
         super().__init__()
         self.network = network
         self.loss_fn = LOSSES[loss]
@@ -43,14 +58,18 @@ class ForecastingModule(L.LightningModule):
         self.lr_schedule = lr_schedule
         idx = None if target_idx is None else torch.as_tensor(target_idx, dtype=torch.long)
         self.register_buffer("target_idx", idx, persistent=False)
+        q = torch.as_tensor(quantiles, dtype=torch.float32) if loss == "quantile" else None
+        self.register_buffer("quantiles", q, persistent=False)
 
     def forward(self, x, x_mark=None, y_mark=None):
         return self.network(x, x_mark, y_mark)
 
     def _loss(self, batch) -> torch.Tensor:
-        y_hat = self(batch["x"], batch["x_mark"], batch["y_mark"])
+        y_hat = self(batch["x"], batch["x_mark"], batch["y_mark"])  # (B, H, C) or (B, H, C, Q)
         if self.target_idx is not None:
-            y_hat = y_hat[..., self.target_idx]
+            y_hat = y_hat.index_select(2, self.target_idx)
+        if self.quantiles is not None:
+            return self.loss_fn(sort_quantiles(y_hat), batch["y"], self.quantiles)
         return self.loss_fn(y_hat, batch["y"])
 
     def training_step(self, batch, batch_idx):

@@ -2,14 +2,15 @@
 
 The objective of a trial, rolling-origin validation on the tail, with no leakage::
 
-    rows  [ ............... fit rows (their own val_size tail included) ............... | w1 | w2 | w3 ]
-                                                                                        cut = n - n_windows * horizon
+    rows of each series  [ ........ fit rows (their own val_size tail included) ........ | w1 | w2 | w3 ]
+                                                                                  cut = n - n_windows * horizon
 
-The trial's estimator is fitted once on the rows before ``cut`` (the ``val_size`` tail inside them
-drives early stopping and the pruning reports), then forecasts each of the ``n_windows`` tail windows
-from its own origin, reading the true history up to that origin
-(``est.evaluate(frame, start=cut, step=horizon)``).  Training never sees a row at or after ``cut``.
-The score is the metric over those windows and target columns, on the data's original scale.
+The trial's estimator is the estimator's own backtest, ``est.backtest(df, n_windows=n_windows)``:
+fitted once on the rows before ``cut`` (the ``val_size`` tail inside them drives early stopping and
+the pruning reports), it forecasts each of the ``n_windows`` tail windows from its own origin,
+reading the true history up to that origin.  Training never sees a row at or after ``cut``.  The
+score is the backtest's ``overall`` metric over those windows, series and target columns, on the
+data's original scale.  Wide and long frames, global models and covariates work as in ``fit``.
 
 Counting, with any number of workers on one study: a study is done when it holds ``n_trials``
 COMPLETE + PRUNED trials.  Before asking Optuna for a trial, a worker waits while the trials done and
@@ -30,13 +31,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from .. import registry
-from ..data.frames import to_frame, to_series_data
 from ..errors import ConfigError, DataError, TuningError
 from ..training import EpochReport
 from .search import FixedParamsTrial, TrialSeededSampler, make_pruner, space_function
@@ -44,7 +45,7 @@ from .storage import Heartbeat, describe_storage, fail_stale_trials, open_storag
 
 __all__ = ["METRICS", "LOOKBACK_MULTIPLES", "TuneResult", "Tuner", "trials_table", "tune"]
 
-METRICS = ("mse", "mae", "rmse")
+METRICS = ("mse", "mae", "rmse", "mape", "smape", "mase")  # columns of the backtest's metrics table
 #: lookback = horizon x one of these, unless fixed by the user or sampled by the search space
 LOOKBACK_MULTIPLES = (1, 2, 3, 4)
 _DONE = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -134,19 +135,17 @@ class Tuner:
 
     # ------------------------------------------------------------------ set-up
     def _prepare_data(self) -> None:
-        """Validate the frame once, cut it, and pick the lookbacks that leave enough rows to train on."""
+        """Validate the frame and the fixed parameters once; pick the lookbacks that leave rows to train on."""
         probe = self.cls(**self.params, horizon=self.horizon)
         probe._check_params()
-        data = to_series_data(self.df, time_col=probe.time_col, target=probe.target, freq=probe.freq, fill=probe.fill)
-        H, n = self.horizon, len(data)
-        self.cut = n - self.n_windows * H
-        # what every trial reads: the validated frame (regular, filled, wide), so trials need no data options
-        self.frame = to_frame(data.values, data.index, data.columns)
-        self._frame_params = {"time_col": None, "freq": data.freq, "fill": None}
-        n_val = probe._n_val(self.cut) if self.cut > 0 else 0
+        data = probe._read(self.df)  # the estimator's own reading: errors name the problem and the fix
+        H = self.horizon
+        before = np.asarray(data.lengths) - self.n_windows * H  # rows before the first window, per series
+        self.cut = int(before.min())
+        n_val = probe._n_val(np.maximum(before, 0))
 
-        def fits(lookback: int) -> bool:
-            return (n_val == 0 or n_val >= H) and self.cut - n_val >= lookback + H
+        def fits(lookback: int) -> bool:  # every series trains and validates before its first window
+            return bool(((n_val == 0) | (n_val >= H)).all() and (before - n_val >= lookback + H).all())
 
         if "lookback" in self.params:
             choices = [self.params["lookback"]]
@@ -154,11 +153,11 @@ class Tuner:
             self.lookback_multiples = [m for m in LOOKBACK_MULTIPLES if fits(m * H)]
             choices = [m * H for m in self.lookback_multiples]
         if not any(fits(L_) for L_ in choices):
-            L_ = self.params.get("lookback", H)
+            L_, n = self.params.get("lookback", H), int(np.min(data.lengths))
             raise DataError(
                 f"too few rows to tune: {n} rows less {self.n_windows} validation windows of horizon {H} leave "
                 f"{max(self.cut, 0)} rows to fit on, and a fit with lookback {L_} needs {L_ + H} rows"
-                + (f" plus a validation tail of at least {H} rows" if n_val else "")
+                + (f" plus a validation tail of at least {H} rows" if n_val.max() else "")
                 + "; lower n_windows, horizon or lookback, or pass more rows"
             )
 
@@ -205,8 +204,8 @@ class Tuner:
 
     def _estimator(self, tuned: dict, number: int, *, report=None):
         kw = {**self.params, **tuned, "horizon": self.horizon, "random_state": self.model_seed(number)}
-        if report is not None:  # a trial: reads the validated frame, quietly, and reports every epoch
-            kw.update(self._frame_params, verbose=False)
+        if report is not None:  # a trial: quiet, and reports every epoch
+            kw["verbose"] = False
             trainer_kwargs = dict(kw.get("trainer_kwargs") or {})
             trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), EpochReport(report)]
             kw["trainer_kwargs"] = trainer_kwargs
@@ -226,16 +225,18 @@ class Tuner:
         tuned = self._sample(trial)
         trial.set_user_attr("params", tuned)
 
+        epochs = []
+
         def report(epoch: int, value: float) -> None:
+            epochs.append(epoch)
             trial.report(value, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"epoch {epoch}: val_loss {value:.4g}")
 
         est = self._estimator(tuned, trial.number, report=report)
-        est.fit(self.frame.iloc[: self.cut])
-        scores = est.evaluate(self.frame, start=self.cut, step=self.horizon)
-        trial.set_user_attr("epochs", len(est.history_))
-        value = math.sqrt(scores["mse"]) if self.metric == "rmse" else scores[self.metric]
+        backtest = est.backtest(self.df, n_windows=self.n_windows)
+        trial.set_user_attr("epochs", len(epochs))
+        value = float(backtest.metrics.loc["overall", self.metric])
         if not math.isfinite(value):
             raise TuningError(f"the validation {self.metric} is {value}: the training diverged")
         return float(value)
@@ -376,7 +377,8 @@ def tune(model, df, *, horizon: int, n_trials: int = 20, timeout: float | None =
         horizon: steps forecast.
         n_trials: complete + pruned trials the study should hold in the end, over every worker sharing it.
         timeout: seconds after which this call starts no new trial.
-        metric: ``"mse"``, ``"mae"`` or ``"rmse"`` over the validation windows, original scale.
+        metric: ``"mse"``, ``"mae"``, ``"rmse"``, ``"mape"``, ``"smape"`` or ``"mase"`` over the validation
+            windows (the ``overall`` row of ``est.backtest``), original scale.
         n_windows: rolling-origin validation windows of ``horizon`` rows at the end of ``df``; trials
             train on the rows before them only.
         storage: ``None`` (in memory), a journal file path, a database URL (``sqlite:///s.db``,

@@ -72,17 +72,25 @@ class DataEmbedding(nn.Module):
 class InvertedEmbedding(nn.Module):
     """iTransformer's inverted embedding: each variate's whole lookback becomes one token.
 
-    ``x (B, L, C)`` and optional ``marks (B, L, F)`` -> ``(B, C + F, d_model)``; calendar features
-    become extra tokens that the variates can attend to.
+    ``x (B, L, C)``, optional marks of the lookback ``x_mark (B, L, F)`` and of the horizon
+    ``y_mark (B, H, F)`` -> ``(B, C + F, d_model)``.  Each mark (calendar feature or known-future
+    covariate) becomes one extra token that the variates attend to; with ``horizon`` set, that token
+    embeds the mark over the lookback *and* the horizon, so values known in advance reach the forecast.
     """
 
-    def __init__(self, lookback: int, d_model: int, *, dropout: float = 0.1):
+    def __init__(self, lookback: int, d_model: int, *, dropout: float = 0.1, horizon: int = 0):
         super().__init__()
         self.proj = nn.Linear(lookback, d_model)
+        self.mark_proj = nn.Linear(lookback + horizon, d_model) if horizon else None
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
-        tokens = rearrange(x, "b l c -> b c l")
-        if marks is not None and marks.shape[-1]:
-            tokens = torch.cat([tokens, rearrange(marks, "b l f -> b f l")], dim=1)
-        return self.dropout(self.proj(tokens))
+    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
+                y_mark: torch.Tensor | None = None) -> torch.Tensor:
+        tokens = self.proj(rearrange(x, "b l c -> b c l"))
+        if x_mark is not None and x_mark.shape[-1]:
+            if self.mark_proj is not None and y_mark is not None:
+                marks = self.mark_proj(rearrange(torch.cat([x_mark, y_mark], dim=1), "b t f -> b f t"))
+            else:
+                marks = self.proj(rearrange(x_mark, "b l f -> b f l"))
+            tokens = torch.cat([tokens, marks], dim=1)
+        return self.dropout(tokens)
