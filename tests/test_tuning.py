@@ -165,10 +165,11 @@ def test_trials_never_see_the_validation_rows_and_the_score_is_reproducible(fram
                                   first.trials.drop(columns=["seconds", "worker"]))
 
 
-def test_long_frames_and_data_options_work(frame):
+def test_long_frames_of_unequal_series_with_a_global_model(frame):
     long = frame.reset_index().melt(id_vars="date", var_name="unique_id", value_name="y").rename(columns={"date": "ds"})
-    result = tune("itransformer", long, horizon=H, n_trials=1, n_windows=1, params=tiny("itransformer", lookback=24),
-                  pruner="none")
+    long = long[(long["unique_id"] == "series_0") | (long["ds"] >= frame.index[60])]  # series_1 starts later
+    result = tune("itransformer", long, horizon=H, n_trials=1, n_windows=1, pruner="none",
+                  params=tiny("itransformer", lookback=24, series_mode="global"))
     fc = result.best_estimator.predict()
     assert list(fc.columns) == ["unique_id", "ds", "y"] and len(fc) == 2 * H
     assert "lookback" not in result.best_params  # fixed, so not tuned
