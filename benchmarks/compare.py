@@ -1,0 +1,170 @@
+"""tsformer against neuralforecast on ETTh1, side by side, on the same machine, in one run.
+
+    python benchmarks/compare.py --models itransformer,informer,autoformer --epochs 3 \
+        --peer-python /path/to/venv-with-neuralforecast/bin/python
+
+For each model the two implementations are run alternately, each in a fresh process (so peak memory
+is that run's own), with the same hyper-parameters (each paper's official ETTh1 setting, from
+``ltsf.CONFIGS``), the same number of epochs, lookback 96, horizon 96, batch 32, lr 1e-4 halved every
+epoch, seed 2021, and the standard protocol: z-scored with the train split's statistics, test MSE over
+every test window.  Reported: seconds per epoch, peak RSS, test MSE, and the ratios ours / theirs.
+
+An *epoch* is one pass over every training window.  tsformer's Informer and Autoformer are multivariate
+(one 7-channel window per step of time, as in the papers); neuralforecast's are univariate (each of the 7
+series is a separate 1-channel window), so their epoch has 7 times as many windows of 1 channel.  Both
+sides are timed over the whole fit (training steps and the validation passes), not the test prediction.
+
+The peer runs with ``--peer-python`` (neuralforecast is the optional ``bench`` extra; it installs its own
+Lightning, so a separate virtual environment with the CPU build of torch installed first is simplest).
+Results append to benchmarks/results.jsonl (``"benchmark": "compare"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROWS = (8640, 2880, 2880)
+PEER_PARAMS = {  # tsformer parameter names -> neuralforecast's, per model
+    "itransformer": lambda c: dict(hidden_size=c["d_model"], d_ff=c["d_ff"], e_layers=c["e_layers"],
+                                   n_heads=c["n_heads"], dropout=c["dropout"], use_norm=True),
+    "informer": lambda c: dict(hidden_size=c["d_model"], conv_hidden_size=c["d_ff"], encoder_layers=c["e_layers"],
+                               decoder_layers=c["d_layers"], n_head=c["n_heads"], dropout=c["dropout"],
+                               factor=c["factor"], distil=True, decoder_input_size_multiplier=c["label_len"] / 96),
+    "autoformer": lambda c: dict(hidden_size=c["d_model"], conv_hidden_size=c["d_ff"], encoder_layers=c["e_layers"],
+                                 decoder_layers=c["d_layers"], n_head=c["n_heads"], dropout=c["dropout"],
+                                 factor=c["factor"], MovingAvg_window=c["moving_avg"],
+                                 decoder_input_size_multiplier=c["label_len"] / 96),
+}
+PEER_CLASS = {"itransformer": "iTransformer", "informer": "Informer", "autoformer": "Autoformer"}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_ours(model: str, epochs: int, horizon: int, threads: int | None) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as tmp:
+        cmd = [sys.executable, str(HERE / "ltsf.py"), "--model", model, "--horizon", str(horizon),
+               "--max-epochs", str(epochs), "--results", tmp.name]
+        if threads:
+            cmd += ["--threads", str(threads)]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        r = json.loads(Path(tmp.name).read_text().splitlines()[-1])
+    return {"s_per_epoch": r["s_per_epoch"], "peak_rss_mb": r["peak_rss_mb"], "mse": r["mse"], "mae": r["mae"],
+            "epochs": r["epochs"]}
+
+
+def run_peer(python: str, model: str, epochs: int, horizon: int, threads: int | None, config: dict) -> dict:
+    cmd = [python, str(Path(__file__).resolve()), "--peer-worker", model, "--epochs", str(epochs), "--horizon",
+           str(horizon), "--config", json.dumps(config)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def peer_worker(model: str, epochs: int, horizon: int, config: dict, threads: int | None) -> dict:
+    """Runs inside the peer's environment: neuralforecast on the standard protocol."""
+    import logging
+
+    import numpy as np
+    import pandas as pd
+    import pytorch_lightning as pl
+    import torch
+    from neuralforecast import NeuralForecast, models
+    from neuralforecast.losses.pytorch import MSE
+
+    logging.disable(logging.WARNING)
+    if threads:
+        torch.set_num_threads(threads)
+    n_train, n_val, n_test = ROWS
+    csv = HERE.parent / "tsformer" / "datasets" / "data" / "ETTh1.csv"
+    wide = pd.read_csv(csv, parse_dates=["date"]).set_index("date").iloc[: n_train + n_val + n_test]
+    train = wide.iloc[:n_train]
+    z = (wide - train.mean()) / train.std(ddof=0)
+    long = z.reset_index().melt(id_vars="date", var_name="unique_id", value_name="y").rename(columns={"date": "ds"})
+    n_series = wide.shape[1]
+    windows = n_train - 96 - horizon + 1
+    cls = getattr(models, PEER_CLASS[model])
+    multivariate = getattr(cls, "MULTIVARIATE", False)
+    steps_per_epoch = int(np.ceil(windows * (1 if multivariate else n_series) / 32))
+
+    fit = {}  # neuralforecast deep-copies its callbacks: record into this closure, not on the callback
+
+    class FitTimer(pl.Callback):
+        def on_fit_start(self, trainer, module):
+            fit["t0"] = time.perf_counter()
+
+        def on_fit_end(self, trainer, module):
+            fit["seconds"] = time.perf_counter() - fit["t0"]
+            fit["steps"] = trainer.global_step
+
+    timer = FitTimer()
+    extra = {"n_series": n_series} if multivariate else {"batch_size": n_series}
+    net = cls(h=horizon, input_size=96, loss=MSE(), learning_rate=1e-4, max_steps=epochs * steps_per_epoch,
+              num_lr_decays=epochs, val_check_steps=steps_per_epoch, early_stop_patience_steps=3,
+              windows_batch_size=32, inference_windows_batch_size=1024, scaler_type="identity", random_seed=2021,
+              enable_progress_bar=False, enable_model_summary=False, logger=False, callbacks=[timer],
+              **extra, **PEER_PARAMS[model](config))
+    nf = NeuralForecast(models=[net], freq="h")
+    cv = nf.cross_validation(df=long, val_size=n_val, test_size=n_test, n_windows=None, step_size=1, refit=False)
+    pred_col = [c for c in cv.columns if c not in ("unique_id", "ds", "cutoff", "y")][0]
+    err = cv["y"].to_numpy() - cv[pred_col].to_numpy()
+    return {"s_per_epoch": round(fit["seconds"] / max(fit["steps"] / steps_per_epoch, 1e-9), 1),
+            "peak_rss_mb": round(peak_rss_mb()), "mse": round(float(np.mean(err ** 2)), 4),
+            "mae": round(float(np.mean(np.abs(err))), 4), "epochs": round(fit["steps"] / steps_per_epoch, 2),
+            "test_windows": int(cv["cutoff"].nunique())}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default="itransformer,informer,autoformer")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--horizon", type=int, default=96)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--peer-python", default=os.environ.get("TSFORMER_PEER_PYTHON"),
+                   help="python of an environment with neuralforecast installed")
+    p.add_argument("--rounds", type=int, default=1, help="alternations per model (timings are the mean)")
+    p.add_argument("--results", default=str(HERE / "results.jsonl"))
+    p.add_argument("--peer-worker", help=argparse.SUPPRESS)
+    p.add_argument("--config", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.peer_worker:
+        print(json.dumps(peer_worker(args.peer_worker, args.epochs, args.horizon, json.loads(args.config), args.threads)))
+        return
+    if not args.peer_python:
+        p.error("--peer-python (or TSFORMER_PEER_PYTHON) must point to a python with neuralforecast installed")
+    sys.path.insert(0, str(HERE))
+    from ltsf import CONFIGS, git_commit, machine
+
+    print(f"| model | ours s/epoch | theirs s/epoch | ratio | ours MB | theirs MB | ratio | ours MSE | theirs MSE |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for model in args.models.split(","):
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            ours.append(run_ours(model, args.epochs, args.horizon, args.threads))
+            theirs.append(run_peer(args.peer_python, model, args.epochs, args.horizon, args.threads, CONFIGS[model]))
+        mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
+        row = {"benchmark": "compare", "model": model, "epochs": args.epochs, "horizon": args.horizon,
+               "ours": ours, "theirs": theirs,
+               "time_ratio": round(mean(ours, "s_per_epoch") / mean(theirs, "s_per_epoch"), 3),
+               "memory_ratio": round(mean(ours, "peak_rss_mb") / mean(theirs, "peak_rss_mb"), 3),
+               "machine": machine(), "commit": git_commit(), "date": time.strftime("%Y-%m-%d")}
+        print(f"| {model} | {mean(ours, 's_per_epoch'):.1f} | {mean(theirs, 's_per_epoch'):.1f} | "
+              f"{row['time_ratio']:.2f} | {mean(ours, 'peak_rss_mb'):.0f} | {mean(theirs, 'peak_rss_mb'):.0f} | "
+              f"{row['memory_ratio']:.2f} | {mean(ours, 'mse'):.4f} | {mean(theirs, 'mse'):.4f} |", flush=True)
+        with open(args.results, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
