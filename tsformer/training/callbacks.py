@@ -76,7 +76,6 @@ class EpochSummary(L.Callback):
         print("  ".join(parts), file=self.stream, flush=True)
 
 
-
 class EpochReport(L.Callback):
     """Hand the ``monitor`` value of every validation epoch to ``report(epoch, value)`` (epochs count from 1).
 
