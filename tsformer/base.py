@@ -126,7 +126,14 @@ class BaseForecaster(BaseEstimator):
 
     @classmethod
     def search_space(cls, trial) -> dict:  # pragma: no cover - overridden
-        """Sample this estimator's hyperparameters from an Optuna ``trial`` (a dict of params)."""
+        """Sample this estimator's hyperparameters from an Optuna ``trial``; returns estimator params.
+
+        Rules (``tsformer.tuning`` relies on them): return keyword arguments of ``__init__``; give a
+        categorical the same choices in every trial (Optuna rejects choices that depend on another
+        value: sample a ratio and derive the parameter, as ``d_ff = d_model * ratio``); leave
+        ``lookback`` out unless the model needs its own range: tuning samples it as a multiple of the
+        horizon.
+        """
         raise NotImplementedError
 
     @classmethod

@@ -4,6 +4,7 @@
     tsformer fit data.csv --model autoformer --horizon 48 --save-model m.tsf
     tsformer predict m.tsf [--history new.csv] [--level 80,95] [--output fc.csv] [--plot fc.png]
     tsformer backtest data.csv --model mamba --horizon 24 --n-windows 5 [--refit] [--metrics-output m.json]
+    tsformer tune data.csv --model itransformer --horizon 24 --n-trials 30 [--storage study.journal] [--workers 4]
     tsformer models | datasets
 
 Input files are CSV or Parquet, outputs CSV, Parquet or JSON (by extension).  A long file
@@ -16,7 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -83,15 +89,18 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help="long files: aligned series as variates of one model, or one global model (default: auto)")
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model and training")
+def _add_model_args(p: argparse.ArgumentParser, *, tuning: bool = False) -> None:
+    """The model and training flags; with ``tuning``, lookback and learning rate left out are tuned."""
+    g = p.add_argument_group("model and training" + (" (fixed during the search)" if tuning else ""))
     g.add_argument("--model", default="itransformer", help=f"forecaster: {', '.join(registry.available())} (default: itransformer)")
     g.add_argument("--horizon", type=int, default=24, help="steps to forecast (default: 24)")
-    g.add_argument("--lookback", type=int, default=96, help="history length the model reads (default: 96)")
+    g.add_argument("--lookback", type=int, default=None if tuning else 96,
+                   help="history length the model reads (default: " + ("tuned: the horizon x 1 to 4" if tuning else "96") + ")")
     g.add_argument("--max-epochs", type=int, default=10, help="maximum training epochs (default: 10)")
     g.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs (default: 3)")
     g.add_argument("--batch-size", type=int, default=32, help="training batch size (default: 32)")
-    g.add_argument("--learning-rate", type=float, help="optimizer learning rate (default: the model's)")
+    g.add_argument("--learning-rate", type=float,
+                   help="optimizer learning rate (default: " + ("tuned" if tuning else "the model's") + ")")
     g.add_argument("--val-size", type=_val_size, default=0.2, help="validation tail: rows or fraction (default: 0.2)")
     g.add_argument("--loss", choices=["mse", "mae", "huber", "quantile"], help="training loss (default: mse); "
                    "quantile trains interval quantiles into the model, otherwise intervals are conformal")
@@ -174,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--metrics-output", type=Path, help="write the metrics to this JSON (or CSV) file")
     p.set_defaults(func=cmd_backtest)
 
+    _add_tune_parser(sub)
+
     p = sub.add_parser("models", help="list the available forecasters", description="List the available forecasters.")
     p.add_argument("--verbose", "-v", action="store_true", help="also list each model's parameters and defaults")
     p.set_defaults(func=cmd_models)
@@ -251,9 +262,8 @@ def write_output(frame: pd.DataFrame, path: Path) -> None:
         raise ConfigError(f"cannot tell the format of {path}: use a .csv, .parquet or .json file name")
 
 
-def make_estimator(args, df: pd.DataFrame):
-    """The estimator the flags describe, for the frame ``read_input`` returned."""
-    cls = registry.get_estimator(args.model)
+def estimator_params(args, df: pd.DataFrame, cls) -> dict:
+    """The estimator parameters the flags give, for the frame ``read_input`` returned."""
     long = LONG[0] in df.columns  # read_input already renamed a long file's columns
     params = dict(lookback=args.lookback, horizon=args.horizon, target=args.target,
                   time_col=None if long else args.time_col,
@@ -270,7 +280,13 @@ def make_estimator(args, df: pd.DataFrame):
         if key not in valid:
             raise ConfigError(f"unknown parameter {key!r} for --model {args.model}; valid: {', '.join(sorted(valid))}")
         params[key] = value
-    return cls(**params)
+    return params
+
+
+def make_estimator(args, df: pd.DataFrame):
+    """The estimator the flags describe, for the frame ``read_input`` returned."""
+    cls = registry.get_estimator(args.model)
+    return cls(**estimator_params(args, df, cls))
 
 
 def _devices(text: str):
@@ -403,9 +419,155 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------- tune
+
+
+def _add_tune_parser(sub) -> None:
+    from .tuning import METRICS, PRUNERS
+
+    p = sub.add_parser(
+        "tune", help="search a model's hyperparameters with Optuna (many workers can share one study)",
+        description="Search the hyperparameters of --model on DATA: each trial trains on the rows before the last "
+                    "--n-windows windows of --horizon rows and is scored on them. Processes given the same --storage "
+                    "and --study-name share one study; running the command again resumes it.",
+    )
+    _add_data_args(p)
+    _add_model_args(p, tuning=True)
+    g = p.add_argument_group("search")
+    g.add_argument("--n-trials", type=int, default=20,
+                   help="complete + pruned trials the study should hold, over all its workers (default: 20)")
+    g.add_argument("--timeout", type=float, help="seconds after which a worker starts no new trial (default: none)")
+    g.add_argument("--metric", choices=METRICS, default="mse", help="validation metric, original scale (default: mse)")
+    g.add_argument("--n-windows", type=int, default=3,
+                   help="rolling-origin validation windows at the end of the data (default: 3)")
+    g.add_argument("--pruner", choices=PRUNERS, default="median",
+                   help="stop unpromising trials early on their epochs' val_loss (default: median)")
+    g.add_argument("--storage", help="where the study lives: a journal file (study.journal) or a database URL "
+                                     "(sqlite:///study.db, postgresql://user:pw@host/db); default: in memory")
+    g.add_argument("--study-name", help="study to create or join (default: MODEL-hHORIZON)")
+    g.add_argument("--workers", type=int, default=1,
+                   help="worker processes to start on this machine (default: 1); without --storage they share "
+                        "a temporary journal file")
+    g.add_argument("--heartbeat", type=float, default=30.0,
+                   help="seconds between a running trial's heartbeats; a trial silent for twice as long belongs to "
+                        "a dead worker and is marked failed (default: 30)")
+    g.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set on the processes --workers starts
+    o = p.add_argument_group("output")
+    o.add_argument("--output", "-o", type=Path, help="write the best parameters to this JSON file (default: print them)")
+    o.add_argument("--save-model", type=Path, help="refit the best parameters on all the data and save the model (.tsf)")
+    o.add_argument("--trials-csv", type=Path, help="write the table of trials to this CSV file")
+    o.add_argument("--force", action="store_true", help="overwrite existing output files")
+    o.add_argument("--quiet", "-q", action="store_true", help="print nothing but the result (no progress lines)")
+    p.set_defaults(func=cmd_tune)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cmd_tune(args) -> int:
+    import optuna
+
+    if args.worker_index is None:
+        _check_writable(args, "output", "save_model", "trials_csv")
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if threading.current_thread() is not threading.main_thread():  # signals can only be handled there
+        return _tune(args)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated worker leaves its trial FAIL, not RUNNING
+    try:
+        return _tune(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _tune(args) -> int:
+    from .tuning import Tuner, trials_table
+
+    is_worker = args.worker_index is not None
+    cls = registry.get_estimator(args.model)
+    df = read_input(args.data, args)
+    fixed = {k: v for k, v in estimator_params(args, df, cls).items()
+             if v is not None and k not in ("horizon", "random_state", "verbose")}
+    with tempfile.TemporaryDirectory(prefix="tsformer-tune-") as tmp:
+        storage = args.storage
+        if storage is None and args.workers > 1:
+            storage = str(Path(tmp) / "study.journal")
+        tuner = Tuner(args.model, df, horizon=args.horizon, metric=args.metric, n_windows=args.n_windows,
+                      storage=storage, study_name=args.study_name, seed=args.seed, params=fixed, pruner=args.pruner,
+                      heartbeat=args.heartbeat)
+        if is_worker:
+            tuner.run(args.n_trials, timeout=args.timeout, progress=not args.quiet, label=f"[worker {args.worker_index}] ")
+            return 0
+        _log(args, f"tuning {args.model} on {args.data}: {len(df)} rows, horizon {args.horizon}, "
+                   f"{args.n_windows} validation windows; study {tuner.study.study_name!r} in {tuner.storage_text}, "
+                   f"{tuner.n_done()}/{args.n_trials} trials done")
+        failed_workers = 0
+        if args.workers > 1:
+            failed_workers = _run_workers(args, storage, tuner.study.study_name)
+        else:
+            tuner.run(args.n_trials, timeout=args.timeout, progress=not args.quiet)
+        if args.save_model:
+            _log(args, "refitting the best parameters on all the data")
+        result = tuner.result(refit=args.save_model is not None)
+    counts = tuner.counts()
+    summary = {
+        "model": args.model, "metric": result.metric, "best_score": result.best_score, "best_trial": result.best_trial,
+        "best_params": result.best_params, "fixed_params": fixed, "horizon": args.horizon, "n_windows": args.n_windows,
+        "study_name": tuner.study.study_name, "storage": tuner.storage_text,
+        "trials": {state.lower(): counts[state] for state in ("COMPLETE", "PRUNED", "FAIL")},
+    }
+    text = json.dumps(summary, indent=2, default=str)
+    if args.output:
+        _check_writable(args, "output")
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text + "\n")
+        _log(args, f"wrote the best parameters to {args.output}")
+    else:
+        print(text)
+    if args.trials_csv:
+        _check_writable(args, "trials_csv")
+        trials_table(result.study).to_csv(args.trials_csv, index=False)
+        _log(args, f"wrote {len(result.study.trials)} trials to {args.trials_csv}")
+    if args.save_model:
+        result.best_estimator.save(args.save_model, overwrite=args.force)
+        _log(args, f"saved the refitted best model to {args.save_model}")
+    done = counts["COMPLETE"] + counts["PRUNED"]
+    _log(args, f"best {result.metric} {result.best_score:.4g} (trial {result.best_trial}); {counts['COMPLETE']} complete, "
+               f"{counts['PRUNED']} pruned, {counts['FAIL']} failed")
+    if done < args.n_trials:
+        _log(args, f"the study holds {done} of {args.n_trials} trials; run the same command again to go on")
+    return EXIT_ERROR if failed_workers else 0
+
+
+def _run_workers(args, storage: str, study_name: str) -> int:
+    """Start ``--workers`` processes of this same command on one study, wait for them; the number that failed."""
+    extra = ["--workers", "1", "--storage", str(storage), "--study-name", study_name]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.workers)))  # no oversubscription
+    procs = [subprocess.Popen([sys.executable, "-m", "tsformer", *args.argv, *extra, "--worker-index", str(i)], env=env)
+             for i in range(args.workers)]
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)  # each records its running trial as failed, then exits
+        for p in procs:
+            p.wait()
+        raise
+    for i, code in enumerate(codes):
+        if code != 0:
+            _log(args, f"worker {i} exited with status {code}")
+    return sum(code != 0 for code in codes)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except TsformerError as exc:

@@ -18,6 +18,7 @@ __all__ = [
     "NotFittedError",
     "MissingDependencyError",
     "OutputExistsError",
+    "TuningError",
 ]
 
 
@@ -50,6 +51,10 @@ class MissingDependencyError(TsformerError, ImportError):
 
 class OutputExistsError(TsformerError, FileExistsError):
     """Refusing to overwrite a file the user already has (ask with ``overwrite=True`` / ``--force``)."""
+
+
+class TuningError(TsformerError, RuntimeError):
+    """A hyperparameter search ended without a result to give (no trial completed)."""
 
 
 def require(module: str, extra: str, feature: str):

@@ -40,7 +40,8 @@ class ITransformerForecaster(BaseForecaster):
         d_model = trial.suggest_categorical("d_model", [64, 128, 256, 512])
         return {
             "d_model": d_model,
-            "d_ff": trial.suggest_categorical("d_ff", [d_model, 2 * d_model, 4 * d_model]),
+            # a ratio, not choices built from d_model: Optuna needs the same choices in every trial
+            "d_ff": d_model * trial.suggest_categorical("d_ff_ratio", [1, 2, 4]),
             "n_heads": trial.suggest_categorical("n_heads", [4, 8]),
             "e_layers": trial.suggest_int("e_layers", 1, 4),
             "dropout": trial.suggest_float("dropout", 0.0, 0.3),

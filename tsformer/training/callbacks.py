@@ -1,4 +1,4 @@
-"""Callbacks the trainer factory adds: best-weights restore and a per-epoch summary line."""
+"""Callbacks: best-weights restore, the loss history, a per-epoch summary line, and an epoch reporter."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import lightning as L
 
-__all__ = ["BestWeights", "EpochSummary", "LossHistory"]
+__all__ = ["BestWeights", "EpochReport", "EpochSummary", "LossHistory"]
 
 
 class BestWeights(L.Callback):
@@ -75,3 +75,23 @@ class EpochSummary(L.Callback):
         parts.append(f"{row['seconds']:.1f}s")
         print("  ".join(parts), file=self.stream, flush=True)
 
+
+class EpochReport(L.Callback):
+    """Hand the ``monitor`` value of every validation epoch to ``report(epoch, value)`` (epochs count from 1).
+
+    Whatever ``report`` raises stops the fit and comes out of ``fit`` unchanged: hyperparameter tuning
+    reports ``val_loss`` to an Optuna trial here and raises ``optuna.TrialPruned`` when the trial is
+    unpromising.  Training knows nothing of Optuna; the reporter is any callable.  Give it to an
+    estimator as ``trainer_kwargs={"callbacks": [EpochReport(fn)]}``.
+    """
+
+    def __init__(self, report, monitor: str = "val_loss"):
+        self.report = report
+        self.monitor = monitor
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is not None:
+            self.report(trainer.current_epoch + 1, float(value))
