@@ -13,4 +13,5 @@ __all__ = [
     "DataEmbedding", "InvertedEmbedding", "PositionalEmbedding", "TimeFeatureEmbedding", "TokenEmbedding",
     "RevIN", "RevINStats", "instance_denormalize", "instance_normalize",
     "Encoder", "EncoderLayer", "FeedForward", "activation",
+    "MambaBlock", "MambaState", "linear_scan", "selective_scan",
 ]
