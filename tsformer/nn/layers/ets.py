@@ -102,8 +102,11 @@ class FourierLayer(nn.Module):
     """Frequency attention: ``(B, L, d) -> (B, L + horizon, d)``, the top-``k`` sinusoids of each feature.
 
     For every batch element and feature, the ``k`` DFT coefficients of largest amplitude (frequencies
-    ``1 .. ceil(L/2) - 1``) are kept and ``(2/L) Re(X_f e^{2πi f t / L})`` is summed over them for
-    ``t = 0 .. L + horizon - 1``: the lookback's reconstruction followed by its extrapolation.
+    ``1 .. ceil(L/2) - 1``: the mean and, for even ``L``, the phase-less Nyquist term are excluded) are
+    kept and ``(2/L) Σ_f |X_f| cos(2π f t / L + arg X_f)`` is evaluated for ``t = 0 .. L + horizon - 1``:
+    the lookback's reconstruction followed by its extrapolation.  Every kept sinusoid completes whole
+    cycles in ``L`` steps, so the extrapolation repeats the reconstruction with period ``L``; it is
+    computed as the inverse FFT of the masked spectrum, ``O(L log L)``.
     """
 
     def __init__(self, horizon: int, k: int, *, low_freq: int = 1):
@@ -115,19 +118,17 @@ class FourierLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         length = x.shape[1]
         spectrum = torch.fft.rfft(x, dim=1)                                      # (B, L // 2 + 1, d)
-        stop = spectrum.shape[1] - 1 if length % 2 == 0 else spectrum.shape[1]  # drop Nyquist: no phase
-        spectrum = spectrum[:, self.low_freq:stop]
-        freqs = torch.fft.rfftfreq(length, device=x.device, dtype=x.dtype)[self.low_freq:stop]
-        k = min(self.k, spectrum.shape[1])
+        stop = spectrum.shape[1] - 1 if length % 2 == 0 else spectrum.shape[1]  # exclude Nyquist (even L)
+        k = max(min(self.k, stop - self.low_freq), 0)
         if k == 0:
             return x.new_zeros(x.shape[0], length + self.horizon, x.shape[2])
-        idx = spectrum.abs().topk(k, dim=1).indices                              # (B, k, d)
-        coef = spectrum.gather(1, idx)
-        freq = freqs[idx]                                                        # (B, k, d), cycles per step
-        t = torch.arange(length + self.horizon, device=x.device, dtype=x.dtype)[None, :, None, None]
-        phase = 2 * math.pi * freq[:, None] * t                                  # (B, T, k, d)
-        wave = coef.real[:, None] * torch.cos(phase) - coef.imag[:, None] * torch.sin(phase)
-        return wave.sum(2) * (2.0 / length)
+        amplitude = spectrum.abs().detach()
+        amplitude[:, : self.low_freq] = -1.0                                     # never selected
+        amplitude[:, stop:] = -1.0
+        keep = torch.zeros_like(amplitude, dtype=torch.bool).scatter_(1, amplitude.topk(k, dim=1).indices, True)
+        season = torch.fft.irfft(spectrum * keep, n=length, dim=1)               # (B, L, d)
+        t = torch.arange(length + self.horizon, device=x.device) % length
+        return season[:, t]
 
 
 class LevelLayer(nn.Module):
