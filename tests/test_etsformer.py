@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tsformer import ETSformerForecaster
+from tsformer.errors import ConfigError, NotFittedError
 from tsformer.nn import ETSformer
 from tsformer.nn.layers.ets import (DampingLayer, ExponentialSmoothing, FourierLayer, GrowthLayer, LevelLayer,
                                     causal_fft_conv)
@@ -195,8 +196,8 @@ def test_predict_components_add_up_to_the_forecast(synthetic):
     assert list(parts["season"].columns) == ["unique_id", "ds", "y"] and len(parts["season"]) == 36
 
 
-def test_predict_components_needs_a_fitted_model():
-    from sklearn.exceptions import NotFittedError
-
+def test_predict_components_needs_a_fitted_model_and_covariates_are_refused(synthetic):
     with pytest.raises(NotFittedError, match="not fitted"):
         ETSformerForecaster().predict_components()
+    with pytest.raises(ConfigError, match="ETSformer has no input for covariates"):
+        tiny("etsformer", future_covariates=["series_2"]).fit(synthetic)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..base import COMMON_PARAMS_DOC, BaseForecaster, assign_params, to_frame  # base is the estimators' way to the data layer
+from ..base import COMMON_PARAMS_DOC, BaseForecaster, assign_params, forecast_frame
+from ..errors import ConfigError
 from ..nn.etsformer import ETSformer
 
 
@@ -25,41 +26,45 @@ class ETSformerForecaster(BaseForecaster):
     """
 
     name = "etsformer"
-    tags = {**BaseForecaster.tags, "uses_time_features": False}
+    tags = {**BaseForecaster.tags, "uses_time_features": False, "future_covariates": False}
 
     def __init__(self, *, lookback=96, horizon=24, d_model=512, n_heads=8, e_layers=2, d_ff=2048, top_k=3, dropout=0.2,
-                 activation="sigmoid", augment_sigma=0.2, target=None, time_col=None, freq=None,
-                 fill=None, val_size=0.2, batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4,
-                 lr_schedule="halve", loss="mse", gradient_clip_val=None, accelerator="auto", devices=1,
-                 precision="32-true", random_state=None, verbose=False, trainer_kwargs=None):
+                 activation="sigmoid", augment_sigma=0.2, target=None, future_covariates=None, time_col=None, freq=None,
+                 fill=None, series_mode="auto", val_size=0.2, batch_size=32, max_epochs=10, patience=3,
+                 learning_rate=1e-4, lr_schedule="halve", loss="mse", quantiles=None, gradient_clip_val=None,
+                 accelerator="auto", devices=1, precision="32-true", random_state=None, verbose=False,
+                 trainer_kwargs=None):
         assign_params(self, locals())
 
-    def _build_network(self, *, n_vars, n_marks):
+    def _build_network(self, *, n_vars, n_marks, n_outputs=1):
+        if self.future_covariates:
+            raise ConfigError(f"ETSformer has no input for covariates, so future_covariates={self.future_covariates!r} "
+                              "would be ignored; drop them, or use a model that reads them (itransformer, mamba)")
         return ETSformer(
             n_vars=n_vars, lookback=self.lookback, horizon=self.horizon, d_model=self.d_model, n_heads=self.n_heads,
             e_layers=self.e_layers, d_ff=self.d_ff, top_k=self.top_k, dropout=self.dropout,
-            activation=self.activation, augment_sigma=self.augment_sigma,
+            activation=self.activation, augment_sigma=self.augment_sigma, n_outputs=n_outputs,
         )
 
     def predict_components(self, df=None) -> dict:
         """The forecast's exponential-smoothing parts after the training data, or after the history ``df``.
 
         Returns ``{"level": frame, "growth": frame, "season": frame}``, each shaped like ``predict(df)``
-        (indexed by the future timestamps, target columns) and in the data's units: the level carries
-        the data's mean, growth and season are deviations, and the three add up to ``predict(df)``.
+        (indexed by the future timestamps, target columns; long frames for a model fitted on one) and in the
+        data's units: the level carries the data's mean, growth and season are deviations, and the three add
+        up to ``predict(df)`` (for a quantile model: to the median forecast before the quantiles are sorted).
         """
-        series, marks, future = self._prediction_input(df)
+        self._check_fitted()
+        x, marks, scaler, groups, future_index, ids = self._prediction_input(df)
         L_ = self.lookback
         with torch.inference_mode():
-            parts = self.network_.components(series[None, :L_], marks[None, :L_], marks[None, L_:])
-        tidx = self._target_idx()
-        zero = self.scaler_.inverse_transform(torch.zeros(len(tidx), dtype=torch.float64), columns=tidx)
+            parts = self.network_.components(x, marks[:, :L_], marks[:, L_:])
+        zero = self._outputs(torch.zeros_like(parts.level), [], scaler, groups)[""]  # the data's mean
         frames = {}
         for name, part in parts._asdict().items():
-            y = self.scaler_.inverse_transform(part[0][:, tidx].double(), columns=tidx)
-            if name != "level":
-                y = y - zero  # a deviation is scaled, not shifted
-            frames[name] = to_frame(y.numpy(), future, self.target_, layout=self.layout_, names=self.names_)
+            values = self._outputs(part, [], scaler, groups)[""]
+            frames[name] = forecast_frame(self.schema_, {"": values if name == "level" else values - zero},
+                                          future_index, ids)
         return frames
 
     @classmethod

@@ -31,12 +31,13 @@ class MambaForecaster(BaseForecaster):
 
     def __init__(self, *, lookback=96, horizon=24, d_model=512, d_state=32, d_conv=2, expand=1, e_layers=2, d_ff=512,
                  dropout=0.1, activation="gelu", use_norm=True, use_time_features=True, scan="auto", target=None,
-                 time_col=None, freq=None, fill=None, val_size=0.2, batch_size=32, max_epochs=10, patience=3,
-                 learning_rate=1e-4, lr_schedule="halve", loss="mse", gradient_clip_val=None, accelerator="auto",
-                 devices=1, precision="32-true", random_state=None, verbose=False, trainer_kwargs=None):
+                 future_covariates=None, time_col=None, freq=None, fill=None, series_mode="auto", val_size=0.2,
+                 batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4, lr_schedule="halve", loss="mse",
+                 quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1, precision="32-true",
+                 random_state=None, verbose=False, trainer_kwargs=None):
         assign_params(self, locals())
 
-    def _build_network(self, *, n_vars, n_marks):
+    def _build_network(self, *, n_vars, n_marks, n_outputs=1):
         if self.scan not in SCANS:
             raise ConfigError(f"scan={self.scan!r} is not supported; use one of {SCANS}")
         if self.scan == "cuda":
@@ -45,7 +46,7 @@ class MambaForecaster(BaseForecaster):
             n_vars=n_vars, lookback=self.lookback, horizon=self.horizon,
             n_marks=n_marks if self.use_time_features else 0, d_model=self.d_model, d_state=self.d_state,
             d_conv=self.d_conv, expand=self.expand, e_layers=self.e_layers, d_ff=self.d_ff, dropout=self.dropout,
-            activation=self.activation, use_norm=self.use_norm, scan=self.scan,
+            activation=self.activation, use_norm=self.use_norm, scan=self.scan, n_outputs=n_outputs,
         )
 
     @classmethod

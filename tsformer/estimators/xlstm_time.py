@@ -27,23 +27,27 @@ class XLSTMTimeForecaster(BaseForecaster):
     """
 
     name = "xlstmtime"
-    tags = {**BaseForecaster.tags, "uses_time_features": False}
+    tags = {**BaseForecaster.tags, "uses_time_features": False, "future_covariates": False}
 
     def __init__(self, *, lookback=96, horizon=24, d_model=256, e_layers=3, n_heads=4, cell="auto", conv_kernel=4,
                  ffn_factor=1.3, moving_avg=25, dropout=0.0, batch_norm=True, use_norm=True, target=None,
-                 time_col=None, freq=None, fill=None, val_size=0.2, batch_size=32, max_epochs=10, patience=3,
-                 learning_rate=1e-4, lr_schedule="halve", loss="mse", gradient_clip_val=None, accelerator="auto",
-                 devices=1, precision="32-true", random_state=None, verbose=False, trainer_kwargs=None):
+                 future_covariates=None, time_col=None, freq=None, fill=None, series_mode="auto", val_size=0.2,
+                 batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4, lr_schedule="halve", loss="mse",
+                 quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1, precision="32-true",
+                 random_state=None, verbose=False, trainer_kwargs=None):
         assign_params(self, locals())
 
-    def _build_network(self, *, n_vars, n_marks):
+    def _build_network(self, *, n_vars, n_marks, n_outputs=1):
+        if self.future_covariates:
+            raise ConfigError(f"xLSTMTime has no input for covariates, so future_covariates={self.future_covariates!r} "
+                              "would be ignored; drop them, or use a model that reads them (itransformer, mamba)")
         if self.cell not in CELLS:
             raise ConfigError(f"cell={self.cell!r} is not supported; use one of {CELLS}")
         return XLSTMTime(
             n_vars=n_vars, lookback=self.lookback, horizon=self.horizon, d_model=self.d_model,
             e_layers=self.e_layers, n_heads=self.n_heads, cell=self.cell, conv_kernel=self.conv_kernel,
             ffn_factor=self.ffn_factor, moving_avg=self.moving_avg, dropout=self.dropout,
-            batch_norm=self.batch_norm, use_norm=self.use_norm,
+            batch_norm=self.batch_norm, use_norm=self.use_norm, n_outputs=n_outputs,
         )
 
     @classmethod
