@@ -15,10 +15,10 @@ two directions remove the dependence on the column order that one causal scan wo
 from __future__ import annotations
 
 import torch
-from einops import rearrange
 from torch import nn
 
-from .layers import Encoder, FeedForward, InvertedEmbedding, MambaBlock, RevIN
+from .layers import FeedForward, MambaBlock
+from .layers.inverted import InvertedTokenForecaster
 
 __all__ = ["SMamba", "BidirectionalMambaLayer"]
 
@@ -42,14 +42,15 @@ class BidirectionalMambaLayer(nn.Module):
         return self.norm2(x + self.ffn(x))
 
 
-class SMamba(nn.Module):
-    """``forward(x (B, lookback, n_vars), x_mark (B, lookback, n_marks)=None) -> (B, horizon, n_vars)``.
+class SMamba(InvertedTokenForecaster):
+    """``forward(x (B, lookback, n_vars), x_mark (B, lookback, n_marks), y_mark (B, horizon, n_marks)) -> (B, horizon, n_vars)``.
 
     With ``n_outputs > 1`` the output is ``(B, horizon, n_vars, n_outputs)``.
 
     Args:
         n_vars: number of variates ``C``.  lookback, horizon: input and output lengths.
-        n_marks: calendar features per step, embedded as extra tokens (0: none).
+        n_marks: calendar features and known-future covariates per step, each embedded as one extra token
+            (0: none used).
         d_model: token width.  d_state: SSM state size.  d_conv: Mamba's causal convolution width.
         expand: Mamba's inner width factor.  e_layers: encoder layers.  d_ff: feed-forward width.
         dropout, activation: of the embedding and the feed-forward network.
@@ -62,24 +63,9 @@ class SMamba(nn.Module):
                  d_state: int = 16, d_conv: int = 2, expand: int = 1, e_layers: int = 2, d_ff: int = 512,
                  dropout: float = 0.1, activation: str = "gelu", use_norm: bool = True, scan: str = "auto",
                  n_outputs: int = 1):
-        super().__init__()
-        self.n_vars = n_vars
-        self.n_marks = n_marks
-        self.n_outputs = n_outputs
-        self.revin = RevIN(n_vars, affine=False) if use_norm else None
-        self.embedding = InvertedEmbedding(lookback, d_model, dropout=dropout)
-        self.encoder = Encoder(
-            [BidirectionalMambaLayer(d_model, d_ff, d_state=d_state, d_conv=d_conv, expand=expand, dropout=dropout,
-                                     activation=activation, scan=scan) for _ in range(e_layers)],
-            norm=nn.LayerNorm(d_model),
+        super().__init__(
+            make_layer=lambda: BidirectionalMambaLayer(d_model, d_ff, d_state=d_state, d_conv=d_conv, expand=expand,
+                                                       dropout=dropout, activation=activation, scan=scan),
+            n_vars=n_vars, lookback=lookback, horizon=horizon, n_marks=n_marks, d_model=d_model, e_layers=e_layers,
+            dropout=dropout, use_norm=use_norm, n_outputs=n_outputs,
         )
-        self.projection = nn.Linear(d_model, horizon * n_outputs)
-
-    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None) -> torch.Tensor:
-        if self.revin is not None:
-            x, stats = self.revin.normalize(x)
-        tokens = self.encoder(self.embedding(x, x_mark if self.n_marks else None))  # (B, C + F, D)
-        y = rearrange(self.projection(tokens[:, : self.n_vars]), "b c (h q) -> b h c q", q=self.n_outputs)
-        if self.n_outputs == 1:
-            y = y[..., 0]
-        return self.revin.denormalize(y, stats) if self.revin is not None else y
