@@ -32,9 +32,10 @@ def causal_fft_conv(x: torch.Tensor, kernel: torch.Tensor, *, dim: int = 1) -> t
     ``kernel`` has length ``L`` along ``dim`` and broadcasts against ``x`` elsewhere.
     """
     n = x.shape[dim]
-    size = 1 << (2 * n - 1).bit_length()  # zero padding to >= 2L - 1 makes the circular convolution linear
-    spectrum = torch.fft.rfft(x, size, dim=dim) * torch.fft.rfft(kernel, size, dim=dim)
-    return torch.fft.irfft(spectrum, size, dim=dim).narrow(dim, 0, n)
+    size = 2 * n  # zero padding to >= 2L - 1 makes the circular convolution linear
+    x, kernel = x.movedim(dim, -1).contiguous(), kernel.movedim(dim, -1)  # transform along the contiguous axis
+    spectrum = torch.fft.rfft(x, size) * torch.fft.rfft(kernel, size)
+    return torch.fft.irfft(spectrum, size)[..., :n].movedim(-1, dim)
 
 
 class ExponentialSmoothing(nn.Module):
