@@ -65,4 +65,5 @@ class XLSTMTimeForecaster(BaseForecaster):
     def test_params(cls) -> dict:
         return {"d_model": 16, "e_layers": 1, "n_heads": 2}
 
+
 XLSTMTimeForecaster.__doc__ += COMMON_PARAMS_DOC
