@@ -154,3 +154,17 @@ def test_backtest_command_writes_windows_metrics_and_plot(csv, tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     r = run("forecast", csv, *FAST, "--plot", tmp_path / "fc.png", "--quiet")
     assert r.returncode == 0 and (tmp_path / "fc.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_forecast_with_the_etsformer_xlstmtime_and_mamba_models(csv, capsys):
+    from tsformer.cli import main  # in-process: one cheap smoke test for the three models' CLI path
+
+    tiny_params = {"etsformer": ["d_model=16", "n_heads=2", "e_layers=1", "d_ff=16"],
+                   "xlstmtime": ["d_model=16", "n_heads=2", "e_layers=1"],
+                   "mamba": ["d_model=16", "d_state=4", "e_layers=1", "d_ff=16"]}
+    for model, params in tiny_params.items():
+        args = ["forecast", str(csv), "--model", model, *FAST[:10], "--quiet"]
+        code = main(args + [x for p in params for x in ("--param", p)])
+        out = capsys.readouterr()
+        assert code == 0, out.err
+        assert "series_0" in out.out and len(out.out.strip().splitlines()) == 6 + 2

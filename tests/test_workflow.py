@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import tsformer
+from tsformer import registry
 from tsformer.datasets import make_synthetic
 from tsformer.errors import ConfigError, DataError
 
@@ -137,6 +138,10 @@ def test_future_covariates_flow_and_their_errors():
 
 @pytest.mark.slow
 def test_future_covariate_makes_every_model_better(model_name):
+    if not registry.get_estimator(model_name).tags["future_covariates"]:
+        with pytest.raises(ConfigError, match="no input for covariates"):
+            tiny(model_name, future_covariates=["price"]).fit(covariate_frame())
+        return
     _covariate_gain(model_name)
 
 

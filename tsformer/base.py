@@ -444,6 +444,14 @@ class BaseForecaster(BaseEstimator):
         """
         self._check_fitted()
         levels = self._check_levels(level)
+        x, marks, scaler, groups, future_index, ids = self._prediction_input(df, future)
+        y = self._run(x, marks[:, :self.lookback], marks[:, self.lookback:])
+        return forecast_frame(self.schema_, self._outputs(y, levels, scaler, groups), future_index, ids)
+
+    def _prediction_input(self, df=None, future=None):
+        """What one forecast per series needs, after the training data or the history ``df``: the scaled
+        lookbacks ``x (S, L, C)``, the marks over lookback + horizon ``(S, L + H, F)``, the scaler and its
+        group codes, the future index of each series and the series ids."""
         L_, H = self.lookback, self.horizon
         data = None
         if df is None:
@@ -461,9 +469,7 @@ class BaseForecaster(BaseEstimator):
         marks = self._marks(times, np.concatenate([covs, future_covs], axis=1))
         scaler, groups = self._scaler_for(ids, data)
         x = torch.from_numpy(scaler.transform(values, groups=groups)).float()
-        y = self._run(x, marks[:, :L_], marks[:, L_:])
-        outputs = self._outputs(y, levels, scaler, groups)
-        return forecast_frame(self.schema_, outputs, [pd.DatetimeIndex(t) for t in times[:, L_:]], ids)
+        return x, marks, scaler, groups, [pd.DatetimeIndex(t) for t in times[:, L_:]], ids
 
     # ------------------------------------------------------------------ evaluate / backtest
     def evaluate(self, df, *, start=None, step: int = 1, scale: str = "original") -> dict:

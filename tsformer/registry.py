@@ -14,6 +14,9 @@ __all__ = ["available", "get_estimator", "register", "describe"]
 
 _REGISTRY: dict[str, str] = {
     "itransformer": "tsformer.estimators.itransformer:ITransformerForecaster",
+    "etsformer": "tsformer.estimators.etsformer:ETSformerForecaster",
+    "xlstmtime": "tsformer.estimators.xlstm_time:XLSTMTimeForecaster",
+    "mamba": "tsformer.estimators.mamba:MambaForecaster",
 }
 
 

@@ -6,6 +6,10 @@ Every network takes keyword-only size arguments and is called as
 features ignore them.
 """
 
+from .etsformer import ETSformer
 from .itransformer import ITransformer
+from .mamba import SMamba
+from .xlstm_time import XLSTMTime
 
 __all__ = ["ITransformer"]
+__all__ += ["ETSformer", "XLSTMTime", "SMamba"]

@@ -10,16 +10,13 @@ code) that the variates attend to; they are dropped before the projection.  Inst
 
 from __future__ import annotations
 
-import torch
-from einops import rearrange
-from torch import nn
-
-from .layers import AttentionLayer, Encoder, EncoderLayer, FullAttention, InvertedEmbedding, RevIN
+from .layers import AttentionLayer, EncoderLayer, FullAttention
+from .layers.inverted import InvertedTokenForecaster
 
 __all__ = ["ITransformer"]
 
 
-class ITransformer(nn.Module):
+class ITransformer(InvertedTokenForecaster):
     """``forward(x (B, lookback, n_vars), x_mark (B, lookback, n_marks), y_mark (B, horizon, n_marks)) -> (B, horizon, n_vars)``.
 
     With ``n_outputs > 1`` the output is ``(B, horizon, n_vars, n_outputs)`` (e.g. one per quantile).
@@ -36,29 +33,9 @@ class ITransformer(nn.Module):
     def __init__(self, *, n_vars: int, lookback: int, horizon: int, n_marks: int = 0, d_model: int = 512,
                  n_heads: int = 8, e_layers: int = 2, d_ff: int = 2048, dropout: float = 0.1,
                  activation: str = "gelu", use_norm: bool = True, n_outputs: int = 1):
-        super().__init__()
-        self.n_vars = n_vars
-        self.n_marks = n_marks
-        self.n_outputs = n_outputs
-        self.revin = RevIN(n_vars, affine=False) if use_norm else None
-        self.embedding = InvertedEmbedding(lookback, d_model, dropout=dropout, horizon=horizon)
-        self.encoder = Encoder(
-            [
-                EncoderLayer(AttentionLayer(FullAttention(dropout=dropout), d_model=d_model, n_heads=n_heads),
-                             d_model, d_ff, dropout=dropout, act=activation)
-                for _ in range(e_layers)
-            ],
-            norm=nn.LayerNorm(d_model),
+        super().__init__(
+            make_layer=lambda: EncoderLayer(AttentionLayer(FullAttention(dropout=dropout), d_model=d_model, n_heads=n_heads),
+                                            d_model, d_ff, dropout=dropout, act=activation),
+            n_vars=n_vars, lookback=lookback, horizon=horizon, n_marks=n_marks, d_model=d_model, e_layers=e_layers,
+            dropout=dropout, use_norm=use_norm, n_outputs=n_outputs,
         )
-        self.projection = nn.Linear(d_model, horizon * n_outputs)
-
-    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None) -> torch.Tensor:
-        if self.revin is not None:
-            x, stats = self.revin.normalize(x)
-        if not self.n_marks:
-            x_mark = y_mark = None
-        tokens = self.encoder(self.embedding(x, x_mark, y_mark))  # (B, C + F, D)
-        y = rearrange(self.projection(tokens[:, : self.n_vars]), "b c (h q) -> b h c q", q=self.n_outputs)
-        if self.n_outputs == 1:
-            y = y[..., 0]
-        return self.revin.denormalize(y, stats) if self.revin is not None else y

@@ -4,6 +4,7 @@ from .attention import AttentionLayer, FullAttention
 from .decomposition import SeriesDecomposition, decompose, moving_average
 from .embeddings import DataEmbedding, InvertedEmbedding, PositionalEmbedding, TimeFeatureEmbedding, TokenEmbedding
 from .revin import RevIN, RevINStats, instance_denormalize, instance_normalize
+from .ssm import MambaBlock, MambaState, linear_scan, selective_scan
 from .transformer import Encoder, EncoderLayer, FeedForward, activation
 
 __all__ = [
@@ -12,4 +13,5 @@ __all__ = [
     "DataEmbedding", "InvertedEmbedding", "PositionalEmbedding", "TimeFeatureEmbedding", "TokenEmbedding",
     "RevIN", "RevINStats", "instance_denormalize", "instance_normalize",
     "Encoder", "EncoderLayer", "FeedForward", "activation",
+    "MambaBlock", "MambaState", "linear_scan", "selective_scan",
 ]

@@ -28,15 +28,21 @@ class PositionalEmbedding(nn.Module):
 
 
 class TokenEmbedding(nn.Module):
-    """Value embedding by a width-3 circular ``Conv1d`` over time: ``(B, L, C) -> (B, L, d_model)``."""
+    """Value embedding by a width-3 ``Conv1d`` over time: ``(B, L, C) -> (B, L, d_model)``.
 
-    def __init__(self, c_in: int, d_model: int):
+    Circular padding by default; ``causal=True`` pads on the left only, so step ``t`` sees ``t-2..t`` (ETSformer).
+    """
+
+    def __init__(self, c_in: int, d_model: int, *, causal: bool = False):
         super().__init__()
-        self.conv = nn.Conv1d(c_in, d_model, kernel_size=3, padding=1, padding_mode="circular", bias=False)
+        self.causal = causal
+        self.conv = nn.Conv1d(c_in, d_model, kernel_size=3, padding=2 if causal else 1,
+                              padding_mode="zeros" if causal else "circular", bias=False)
         nn.init.kaiming_normal_(self.conv.weight, mode="fan_in", nonlinearity="leaky_relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return rearrange(self.conv(rearrange(x, "b l c -> b c l")), "b d l -> b l d")
+        y = self.conv(rearrange(x, "b l c -> b c l"))
+        return rearrange(y[..., : x.shape[1]] if self.causal else y, "b d l -> b l d")
 
 
 class TimeFeatureEmbedding(nn.Module):

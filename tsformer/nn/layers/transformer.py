@@ -11,8 +11,8 @@ __all__ = ["activation", "FeedForward", "EncoderLayer", "Encoder"]
 
 
 def activation(name: str) -> nn.Module:
-    """``"gelu"`` or ``"relu"`` as a module."""
-    table = {"gelu": nn.GELU, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
+    """``"gelu"``, ``"relu"``, ``"elu"``, ``"silu"`` or ``"sigmoid"`` as a module."""
+    table = {"gelu": nn.GELU, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid}
     if name not in table:
         raise ValueError(f"activation must be one of {sorted(table)}, got {name!r}")
     return table[name]()

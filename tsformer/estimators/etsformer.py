@@ -1,0 +1,88 @@
+"""ETSformer forecaster."""
+
+from __future__ import annotations
+
+import torch
+
+from ..base import COMMON_PARAMS_DOC, BaseForecaster, assign_params, forecast_frame
+from ..errors import ConfigError
+from ..nn.etsformer import ETSformer
+
+
+class ETSformerForecaster(BaseForecaster):
+    """ETSformer (Woo et al., 2022): exponential smoothing and frequency attention, level + growth + season.
+
+    Model parameters:
+        d_model: latent width. n_heads: heads of the exponential smoothing attention (must divide d_model).
+        e_layers: encoder layers; the decoder has one growth-damping / season layer per encoder layer.
+        d_ff: feed-forward width. dropout: dropout rate. activation: of the feed-forward network
+        ("sigmoid" in the reference code, or "gelu", "relu", ...).
+        top_k: K, the number of DFT frequencies (sinusoids) the frequency attention keeps per feature.
+        augment_sigma: scale of the random scale/shift/jitter applied to training inputs, as the
+        reference code does (0 turns it off).
+
+    ``predict_components(df=None)`` returns the forecast's level, growth and season frames, which add
+    up to ``predict(df)``.
+    """
+
+    name = "etsformer"
+    tags = {**BaseForecaster.tags, "uses_time_features": False, "future_covariates": False}
+
+    def __init__(self, *, lookback=96, horizon=24, d_model=512, n_heads=8, e_layers=2, d_ff=2048, top_k=3, dropout=0.2,
+                 activation="sigmoid", augment_sigma=0.2, target=None, future_covariates=None, time_col=None, freq=None,
+                 fill=None, series_mode="auto", val_size=0.2, batch_size=32, max_epochs=10, patience=3,
+                 learning_rate=1e-4, lr_schedule="halve", loss="mse", quantiles=None, gradient_clip_val=None,
+                 accelerator="auto", devices=1, precision="32-true", random_state=None, verbose=False,
+                 trainer_kwargs=None):
+        assign_params(self, locals())
+
+    def _build_network(self, *, n_vars, n_marks, n_outputs=1):
+        if self.future_covariates:
+            raise ConfigError(f"ETSformer has no input for covariates, so future_covariates={self.future_covariates!r} "
+                              "would be ignored; drop them, or use a model that reads them (itransformer, mamba)")
+        return ETSformer(
+            n_vars=n_vars, lookback=self.lookback, horizon=self.horizon, d_model=self.d_model, n_heads=self.n_heads,
+            e_layers=self.e_layers, d_ff=self.d_ff, top_k=self.top_k, dropout=self.dropout,
+            activation=self.activation, augment_sigma=self.augment_sigma, n_outputs=n_outputs,
+        )
+
+    def predict_components(self, df=None) -> dict:
+        """The forecast's exponential-smoothing parts after the training data, or after the history ``df``.
+
+        Returns ``{"level": frame, "growth": frame, "season": frame}``, each shaped like ``predict(df)``
+        (indexed by the future timestamps, target columns; long frames for a model fitted on one) and in the
+        data's units: the level carries the data's mean, growth and season are deviations, and the three add
+        up to ``predict(df)`` (for a quantile model: to the median forecast before the quantiles are sorted).
+        """
+        self._check_fitted()
+        x, marks, scaler, groups, future_index, ids = self._prediction_input(df)
+        L_ = self.lookback
+        with torch.inference_mode():
+            parts = self.network_.components(x, marks[:, :L_], marks[:, L_:])
+        zero = self._outputs(torch.zeros_like(parts.level), [], scaler, groups)[""]  # the data's mean
+        frames = {}
+        for name, part in parts._asdict().items():
+            values = self._outputs(part, [], scaler, groups)[""]
+            frames[name] = forecast_frame(self.schema_, {"": values if name == "level" else values - zero},
+                                          future_index, ids)
+        return frames
+
+    @classmethod
+    def search_space(cls, trial) -> dict:
+        d_model = trial.suggest_categorical("d_model", [64, 128, 256, 512])
+        return {
+            "d_model": d_model,
+            "n_heads": trial.suggest_categorical("n_heads", [4, 8]),
+            "e_layers": trial.suggest_int("e_layers", 1, 3),
+            "d_ff": trial.suggest_categorical("d_ff", [d_model, 2 * d_model, 4 * d_model]),
+            "top_k": trial.suggest_int("top_k", 0, 5),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.3),
+            "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True),
+        }
+
+    @classmethod
+    def test_params(cls) -> dict:
+        return {"d_model": 32, "n_heads": 2, "e_layers": 1, "d_ff": 32}
+
+
+ETSformerForecaster.__doc__ += COMMON_PARAMS_DOC
