@@ -74,7 +74,7 @@ class ETSformerForecaster(BaseForecaster):
             "d_model": d_model,
             "n_heads": trial.suggest_categorical("n_heads", [4, 8]),
             "e_layers": trial.suggest_int("e_layers", 1, 3),
-            "d_ff": trial.suggest_categorical("d_ff", [d_model, 2 * d_model, 4 * d_model]),
+            "d_ff": d_model * trial.suggest_categorical("d_ff_ratio", [1, 2, 4]),  # same choices every trial
             "top_k": trial.suggest_int("top_k", 0, 5),
             "dropout": trial.suggest_float("dropout", 0.0, 0.3),
             "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True),

@@ -54,7 +54,7 @@ class MambaForecaster(BaseForecaster):
         d_model = trial.suggest_categorical("d_model", [64, 128, 256, 512])
         return {
             "d_model": d_model,
-            "d_ff": trial.suggest_categorical("d_ff", [d_model, 2 * d_model]),
+            "d_ff": d_model * trial.suggest_categorical("d_ff_ratio", [1, 2]),  # same choices every trial
             "d_state": trial.suggest_categorical("d_state", [2, 4, 8, 16, 32]),
             "e_layers": trial.suggest_int("e_layers", 1, 4),
             "dropout": trial.suggest_float("dropout", 0.0, 0.3),
