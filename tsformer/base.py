@@ -35,7 +35,8 @@ from .data.windowing import WindowDataset, segment_window_starts
 from .errors import ConfigError, DataError, ModelFileError, NotFittedError
 from .metrics import POINT_METRICS, coverage, mase
 from .modelfile import read_model_file, write_model_file
-from .training import LOSSES, LR_SCHEDULES, ForecastingModule, seed_everything, sort_quantiles, train_network
+from .training import (LOSSES, LR_SCHEDULES, ForecastingModule, FutureCovariateHead, seed_everything, sort_quantiles,
+                       train_network)
 
 __all__ = ["BaseForecaster", "BacktestResult", "COMMON_PARAMS", "load"]
 
@@ -344,8 +345,7 @@ class BaseForecaster(BaseEstimator):
         if self.random_state is not None:
             seed_everything(self.random_state)
         quantiles = self._quantile_levels()
-        network = self._build_network(n_vars=len(data.columns), n_marks=marks.shape[1],
-                                      n_outputs=len(quantiles) if quantiles else 1)
+        network = self._network(n_vars=len(data.columns), n_marks=marks.shape[1])
         module = ForecastingModule(network, target_idx=loss_idx, loss=self.loss, quantiles=quantiles,
                                    learning_rate=self.learning_rate, lr_schedule=self.lr_schedule)
         history = train_network(
@@ -373,6 +373,17 @@ class BaseForecaster(BaseEstimator):
         self.last_covariates_ = data.covariates[rows]
         self.last_timestamps_ = data.index[data.offsets[1:] - 1]
         return self
+
+    def _network(self, *, n_vars: int, n_marks: int) -> nn.Module:
+        """The estimator's network, with a quantile output per level, and the future-covariate head when
+        the schema (already set) has future covariates."""
+        quantiles = self._quantile_levels()
+        n_outputs = len(quantiles) if quantiles else 1
+        network = self._build_network(n_vars=n_vars, n_marks=n_marks, n_outputs=n_outputs)
+        n_cov = len(self.schema_.covariates)
+        if n_cov:
+            network = FutureCovariateHead(network, n_covariates=n_cov, n_vars=n_vars, n_outputs=n_outputs)
+        return network
 
     def _series_tensors(self, data: SeriesData, scaler=None, groups=None) -> tuple[torch.Tensor, torch.Tensor]:
         """The scaled values ``(T, C)`` and marks ``(T, F)`` of ``data``, with the fitted scalers."""
@@ -661,9 +672,7 @@ class BaseForecaster(BaseEstimator):
             est = cls(**config["params"])
             est._check_params()
             est.schema_ = Schema.from_dict(fitted["schema"])
-            quantiles = est._quantile_levels()
-            network = est._build_network(n_vars=len(est.schema_.columns), n_marks=int(fitted["n_marks"]),
-                                         n_outputs=len(quantiles) if quantiles else 1)
+            network = est._network(n_vars=len(est.schema_.columns), n_marks=int(fitted["n_marks"]))
             state = {k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")}
             network.load_state_dict(state, strict=True)
             network.eval()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from ..base import COMMON_PARAMS_DOC, BaseForecaster, assign_params, forecast_frame
-from ..errors import ConfigError
 from ..nn.etsformer import ETSformer
 
 
@@ -26,7 +25,7 @@ class ETSformerForecaster(BaseForecaster):
     """
 
     name = "etsformer"
-    tags = {**BaseForecaster.tags, "uses_time_features": False, "future_covariates": False}
+    tags = {**BaseForecaster.tags, "uses_time_features": False}
 
     def __init__(self, *, lookback=96, horizon=24, d_model=512, n_heads=8, e_layers=2, d_ff=2048, top_k=3, dropout=0.2,
                  activation="sigmoid", augment_sigma=0.2, target=None, future_covariates=None, time_col=None, freq=None,
@@ -37,31 +36,34 @@ class ETSformerForecaster(BaseForecaster):
         assign_params(self, locals())
 
     def _build_network(self, *, n_vars, n_marks, n_outputs=1):
-        if self.future_covariates:
-            raise ConfigError(f"ETSformer has no input for covariates, so future_covariates={self.future_covariates!r} "
-                              "would be ignored; drop them, or use a model that reads them (itransformer, mamba)")
         return ETSformer(
             n_vars=n_vars, lookback=self.lookback, horizon=self.horizon, d_model=self.d_model, n_heads=self.n_heads,
             e_layers=self.e_layers, d_ff=self.d_ff, top_k=self.top_k, dropout=self.dropout,
             activation=self.activation, augment_sigma=self.augment_sigma, n_outputs=n_outputs,
         )
 
-    def predict_components(self, df=None) -> dict:
+    def predict_components(self, df=None, *, future=None) -> dict:
         """The forecast's exponential-smoothing parts after the training data, or after the history ``df``.
 
         Returns ``{"level": frame, "growth": frame, "season": frame}``, each shaped like ``predict(df)``
         (indexed by the future timestamps, target columns; long frames for a model fitted on one) and in the
         data's units: the level carries the data's mean, growth and season are deviations, and the three add
         up to ``predict(df)`` (for a quantile model: to the median forecast before the quantiles are sorted).
+        A model with future covariates adds a ``"covariates"`` frame, their effect, to the sum.
         """
         self._check_fitted()
-        x, marks, scaler, groups, future_index, ids = self._prediction_input(df)
+        x, marks, scaler, groups, future_index, ids = self._prediction_input(df, future)
         L_ = self.lookback
+        network, head = self.network_, None
+        if hasattr(network, "n_covariates"):  # wrapped by the future-covariate head
+            network, head = network.network, network
         with torch.inference_mode():
-            parts = self.network_.components(x, marks[:, :L_], marks[:, L_:])
-        zero = self._outputs(torch.zeros_like(parts.level), [], scaler, groups)[""]  # the data's mean
+            parts = network.components(x, marks[:, :L_], marks[:, L_:])._asdict()
+            if head is not None:
+                parts["covariates"] = head.effect(marks[:, L_:])
+        zero = self._outputs(torch.zeros_like(parts["level"]), [], scaler, groups)[""]  # the data's mean
         frames = {}
-        for name, part in parts._asdict().items():
+        for name, part in parts.items():
             values = self._outputs(part, [], scaler, groups)[""]
             frames[name] = forecast_frame(self.schema_, {"": values if name == "level" else values - zero},
                                           future_index, ids)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..base import COMMON_PARAMS_DOC, BaseForecaster, assign_params
-from ..errors import ConfigError
 from ..nn.xlstm_time import CELLS, XLSTMTime
 
 
@@ -27,7 +26,7 @@ class XLSTMTimeForecaster(BaseForecaster):
     """
 
     name = "xlstmtime"
-    tags = {**BaseForecaster.tags, "uses_time_features": False, "future_covariates": False}
+    tags = {**BaseForecaster.tags, "uses_time_features": False}
 
     def __init__(self, *, lookback=96, horizon=24, d_model=256, e_layers=3, n_heads=4, cell="auto", conv_kernel=4,
                  ffn_factor=1.3, moving_avg=25, dropout=0.0, batch_norm=True, use_norm=True, target=None,
@@ -38,11 +37,6 @@ class XLSTMTimeForecaster(BaseForecaster):
         assign_params(self, locals())
 
     def _build_network(self, *, n_vars, n_marks, n_outputs=1):
-        if self.future_covariates:
-            raise ConfigError(f"xLSTMTime has no input for covariates, so future_covariates={self.future_covariates!r} "
-                              "would be ignored; drop them, or use a model that reads them (itransformer, mamba)")
-        if self.cell not in CELLS:
-            raise ConfigError(f"cell={self.cell!r} is not supported; use one of {CELLS}")
         return XLSTMTime(
             n_vars=n_vars, lookback=self.lookback, horizon=self.horizon, d_model=self.d_model,
             e_layers=self.e_layers, n_heads=self.n_heads, cell=self.cell, conv_kernel=self.conv_kernel,

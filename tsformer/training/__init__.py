@@ -1,8 +1,9 @@
 """Training: one LightningModule for every network, and the trainer factory."""
 
 from .callbacks import EpochReport
+from .heads import FutureCovariateHead
 from .module import LOSSES, LR_SCHEDULES, ForecastingModule, pinball_loss, sort_quantiles
 from .trainer import make_loader, make_trainer, quiet_lightning, seed_everything, train_network
 
-__all__ = ["EpochReport", "ForecastingModule", "pinball_loss", "sort_quantiles", "LOSSES", "LR_SCHEDULES", "make_loader",
+__all__ = ["EpochReport", "FutureCovariateHead", "ForecastingModule", "pinball_loss", "sort_quantiles", "LOSSES", "LR_SCHEDULES", "make_loader",
            "make_trainer", "quiet_lightning", "seed_everything", "train_network"]
