@@ -196,8 +196,12 @@ def test_predict_components_add_up_to_the_forecast(synthetic):
     assert list(parts["season"].columns) == ["unique_id", "ds", "y"] and len(parts["season"]) == 36
 
 
-def test_predict_components_needs_a_fitted_model_and_covariates_are_refused(synthetic):
+def test_predict_components_needs_a_fitted_model_and_counts_the_covariates(synthetic):
     with pytest.raises(NotFittedError, match="not fitted"):
         ETSformerForecaster().predict_components()
-    with pytest.raises(ConfigError, match="ETSformer has no input for covariates"):
-        tiny("etsformer", future_covariates=["series_2"]).fit(synthetic)
+    est = tiny("etsformer", future_covariates=["series_2"]).fit(synthetic.iloc[:-12])
+    future = synthetic.iloc[-12:][["series_2"]]
+    parts = est.predict_components(future=future)
+    assert set(parts) == {"level", "growth", "season", "covariates"}
+    total = sum(parts[k] for k in parts)
+    pd.testing.assert_frame_equal(total, est.predict(future=future), rtol=1e-4, atol=1e-4)

@@ -64,7 +64,7 @@ def test_import_rules(path):
         assert ext <= {"numpy", "pandas", "torch", "einops"}, ext
         assert not any(n.startswith("tsformer.nn") for n in own), own
     elif where == "training":
-        assert ext <= {"lightning", "torch"}, ext
+        assert ext <= {"lightning", "torch", "einops"}, ext
         assert not any(n.startswith(("tsformer.nn", "tsformer.estimators", "tsformer.data")) for n in own), own
     elif where == "base":
         assert ext <= {"sklearn", "numpy", "pandas", "torch"}, ext

@@ -190,11 +190,9 @@ def test_auto_cell_follows_the_papers_small_and_large_data_rule():
     assert isinstance(net(n_vars=70).xlstm.blocks[0], MLSTMBlock)
 
 
-def test_bad_cell_and_covariates_are_config_errors(synthetic):
+def test_bad_cell_is_a_config_error(synthetic):
     with pytest.raises(ConfigError, match="cell='gru' is not supported"):
         tiny("xlstmtime", cell="gru").fit(synthetic)
-    with pytest.raises(ConfigError, match="xLSTMTime has no input for covariates"):
-        tiny("xlstmtime", future_covariates=["series_2"]).fit(synthetic)
 
 
 def test_estimator_defaults_are_the_reference_settings():

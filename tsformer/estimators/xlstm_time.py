@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..base import COMMON_PARAMS_DOC, BaseForecaster, assign_params
+from ..errors import ConfigError
 from ..nn.xlstm_time import CELLS, XLSTMTime
 
 
@@ -37,6 +38,8 @@ class XLSTMTimeForecaster(BaseForecaster):
         assign_params(self, locals())
 
     def _build_network(self, *, n_vars, n_marks, n_outputs=1):
+        if self.cell not in CELLS:
+            raise ConfigError(f"cell={self.cell!r} is not supported; use one of {CELLS}")
         return XLSTMTime(
             n_vars=n_vars, lookback=self.lookback, horizon=self.horizon, d_model=self.d_model,
             e_layers=self.e_layers, n_heads=self.n_heads, cell=self.cell, conv_kernel=self.conv_kernel,
