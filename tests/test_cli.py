@@ -156,10 +156,12 @@ def test_backtest_command_writes_windows_metrics_and_plot(csv, tmp_path):
     assert r.returncode == 0 and (tmp_path / "fc.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_forecast_with_the_etsformer_xlstmtime_and_mamba_models(csv, capsys):
-    from tsformer.cli import main  # in-process: one cheap smoke test for the three models' CLI path
+def test_forecast_with_every_other_model(csv, capsys):
+    from tsformer.cli import main  # in-process: one cheap smoke test for each model's CLI path
 
-    tiny_params = {"etsformer": ["d_model=16", "n_heads=2", "e_layers=1", "d_ff=16"],
+    tiny_params = {"informer": ["d_model=16", "n_heads=2", "e_layers=2", "d_ff=16"],
+                   "autoformer": ["d_model=16", "n_heads=2", "e_layers=1", "d_ff=16", "moving_avg=5"],
+                   "etsformer": ["d_model=16", "n_heads=2", "e_layers=1", "d_ff=16"],
                    "xlstmtime": ["d_model=16", "n_heads=2", "e_layers=1"],
                    "mamba": ["d_model=16", "d_state=4", "e_layers=1", "d_ff=16"]}
     for model, params in tiny_params.items():

@@ -308,7 +308,7 @@ def load(storage, name):
 
 
 def check_one_shared_study(storage, name, n_trials, n_workers=2):
-    """One study holding exactly n_trials complete + pruned trials, numbered once each, run by every worker."""
+    """One study holding exactly n_trials complete + pruned trials, numbered once each, run by the workers."""
     study = load(storage, name)
     trials = study.get_trials()
     assert [t.number for t in trials] == list(range(len(trials)))
@@ -320,7 +320,9 @@ def check_one_shared_study(storage, name, n_trials, n_workers=2):
             assert t.user_attrs["error"].startswith("surplus"), t.user_attrs
     params = [json.dumps(t.user_attrs["params"], sort_keys=True) for t in done]
     assert len(set(params)) == len(params)  # no configuration run twice
-    assert len({t.user_attrs["worker"] for t in done}) == n_workers
+    # every trial was run by one of the workers; how many each got is a race (a worker may finish them all
+    # before another has imported torch on a loaded machine), so the split is not checked
+    assert 1 <= len({t.user_attrs["worker"] for t in done}) <= n_workers
     return study
 
 
@@ -368,7 +370,9 @@ def test_workers_share_one_journal_study(csv, tmp_path):
     r = run("tune", csv, *FAST, "--n-trials", "6", "--workers", "2", "--storage", storage, "--study-name", "j",
             "--output", tmp_path / "best.json")
     assert r.returncode == 0, r.stderr
-    assert "[worker 0] trial" in r.stderr and "[worker 1] trial" in r.stderr
+    # the workers, not the parent, ran the trials; which worker got how many is a race (on a loaded machine
+    # one may finish all six before the other has imported torch), so only the total is checked
+    assert "[worker 0] trial" in r.stderr or "[worker 1] trial" in r.stderr
     study = check_one_shared_study(storage, "j", 6)
     assert json.loads((tmp_path / "best.json").read_text())["best_score"] == study.best_value
 

@@ -11,8 +11,10 @@ from .base import BacktestResult, load
 from .datasets import load_dataset, make_synthetic
 from .estimators import ITransformerForecaster
 from .estimators import ETSformerForecaster, MambaForecaster, XLSTMTimeForecaster
+from .estimators import AutoformerForecaster, InformerForecaster
 from .plotting import plot_backtest, plot_forecast
 
 __all__ = ["__version__", "load", "load_dataset", "make_synthetic", "plot_forecast", "plot_backtest", "BacktestResult",
            "ITransformerForecaster"]
 __all__ += ["ETSformerForecaster", "XLSTMTimeForecaster", "MambaForecaster"]
+__all__ += ["InformerForecaster", "AutoformerForecaster"]

@@ -38,7 +38,7 @@ from .modelfile import read_model_file, write_model_file
 from .training import (LOSSES, LR_SCHEDULES, ForecastingModule, FutureCovariateHead, seed_everything, sort_quantiles,
                        train_network)
 
-__all__ = ["BaseForecaster", "BacktestResult", "COMMON_PARAMS", "load"]
+__all__ = ["BaseForecaster", "BacktestResult", "COMMON_PARAMS", "label_length", "load"]
 
 #: Parameters every estimator takes, with their defaults (each estimator lists them in its signature).
 COMMON_PARAMS = dict(
@@ -81,6 +81,21 @@ def assign_params(estimator, params: dict) -> None:
     for name, value in params.items():
         if name not in ("self", "__class__"):
             setattr(estimator, name, value)
+
+
+def label_length(label_len, lookback: int) -> int:
+    """Rows of the decoder's start token: ``label_len`` rows (an int) or that fraction of ``lookback`` (a float).
+
+    Used by the encoder-decoder models (Informer, Autoformer); a fraction keeps a tuned ``lookback`` valid.
+    """
+    if isinstance(label_len, numbers.Integral) and not isinstance(label_len, bool):
+        if not 0 <= label_len <= lookback:
+            raise ConfigError(f"label_len={label_len} must be between 0 and lookback={lookback}; lower label_len, "
+                              f"or give a fraction of the lookback such as label_len=0.5")
+        return int(label_len)
+    if isinstance(label_len, numbers.Real) and not isinstance(label_len, bool) and 0 <= label_len <= 1:
+        return int(round(float(label_len) * lookback))
+    raise ConfigError(f"label_len must be a row count (int) or a fraction of the lookback in [0, 1], got {label_len!r}")
 
 
 @dataclass

@@ -14,6 +14,8 @@ __all__ = ["available", "get_estimator", "register", "describe"]
 
 _REGISTRY: dict[str, str] = {
     "itransformer": "tsformer.estimators.itransformer:ITransformerForecaster",
+    "informer": "tsformer.estimators.informer:InformerForecaster",
+    "autoformer": "tsformer.estimators.autoformer:AutoformerForecaster",
     "etsformer": "tsformer.estimators.etsformer:ETSformerForecaster",
     "xlstmtime": "tsformer.estimators.xlstm_time:XLSTMTimeForecaster",
     "mamba": "tsformer.estimators.mamba:MambaForecaster",

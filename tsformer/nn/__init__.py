@@ -6,10 +6,13 @@ Every network takes keyword-only size arguments and is called as
 features ignore them.
 """
 
+from .autoformer import Autoformer
 from .etsformer import ETSformer
+from .informer import Informer
 from .itransformer import ITransformer
 from .mamba import SMamba
 from .xlstm_time import XLSTMTime
 
 __all__ = ["ITransformer"]
 __all__ += ["ETSformer", "XLSTMTime", "SMamba"]
+__all__ += ["Informer", "Autoformer"]

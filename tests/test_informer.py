@@ -1,0 +1,176 @@
+"""Informer's mechanisms: ProbSparse attention, self-attention distilling, the generative decoder."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tsformer.datasets import make_synthetic
+from tsformer.nn import Informer
+from tsformer.nn.informer import decoder_input
+from tsformer.nn.layers import AttentionLayer, DistillingLayer, Encoder, EncoderLayer, FullAttention, ProbSparseAttention
+from tsformer.nn.layers.probsparse import _running_top_u, n_active_queries, n_sampled_keys, sparsity_measure
+
+from .conftest import tiny
+
+
+def qkv(B=2, H=2, L=20, S=None, E=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    S = L if S is None else S
+    return (torch.randn(B, H, L, E, generator=g), torch.randn(B, H, S, E, generator=g),
+            torch.randn(B, H, S, E, generator=g))
+
+
+def full(q, k, v, causal=False):
+    return FullAttention()(q, k, v, causal=causal)
+
+
+def test_sizes_follow_factor_times_log_length():
+    assert n_active_queries(5, 96) == 5 * math.ceil(math.log(96)) == 25
+    assert n_sampled_keys(5, 48) == 20
+    assert n_active_queries(5, 10) == 10  # never more than the queries
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_every_query_active_and_every_key_sampled_equals_full_attention(causal):
+    q, k, v = qkv(L=16)
+    attn = ProbSparseAttention(n_top=16, n_sample=16).eval()
+    torch.testing.assert_close(attn(q, k, v, causal=causal), full(q, k, v, causal), rtol=1e-5, atol=1e-5)
+    # also when u >= L_Q comes from the factor (c ceil(ln L) = 15 >= L = 12)
+    q, k, v = qkv(L=12)
+    torch.testing.assert_close(ProbSparseAttention(factor=5)(q, k, v, causal=causal), full(q, k, v, causal),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_cross_attention_with_more_keys_than_queries():
+    q, k, v = qkv(L=12, S=30)
+    out = ProbSparseAttention(n_top=12, n_sample=30).eval()(q, k, v)
+    torch.testing.assert_close(out, full(q, k, v), rtol=1e-5, atol=1e-5)
+
+
+def test_only_the_top_u_queries_differ_from_the_mean_of_v():
+    q, k, v = qkv(L=40)
+    u = 5
+    attn = ProbSparseAttention(n_top=u, n_sample=40).eval()  # exact measurement: the selection is known
+    out = attn(q, k, v)
+    mean_v = v.mean(dim=-2, keepdim=True)
+    differs = ~torch.isclose(out, mean_v.expand_as(out), atol=1e-6).all(-1)  # (B, H, L)
+    assert (differs.sum(-1) == u).all()
+    scores = q @ k.transpose(-2, -1)
+    expected = (scores.amax(-1) - scores.mean(-1)).topk(u, dim=-1).indices
+    assert (differs.gather(-1, expected)).all()  # exactly the queries with the largest max-mean measure
+    # and the active rows are full attention for those queries
+    ref = full(q, k, v)
+    rows = expected[..., None].expand(-1, -1, -1, 8)
+    torch.testing.assert_close(out.gather(2, rows), ref.gather(2, rows), rtol=1e-5, atol=1e-5)
+
+
+def test_sampled_measure_approximates_the_exact_one():
+    q, k, v = qkv(L=200, E=16)
+    scores = q @ k.transpose(-2, -1)
+    exact = sparsity_measure(scores)
+    torch.testing.assert_close(ProbSparseAttention(n_sample=200).measure(q, k), exact)
+    sampled = ProbSparseAttention(n_sample=40).eval().measure(q, k)
+    assert sampled.shape == exact.shape == (2, 2, 200) and not torch.allclose(sampled, exact)
+    corr = torch.corrcoef(torch.stack([sampled.flatten(), exact.flatten()]))[0, 1]
+    assert corr > 0.5, corr
+    # evaluation mode samples reproducibly; training mode draws new keys
+    torch.testing.assert_close(ProbSparseAttention(n_sample=40).eval().measure(q, k), sampled)
+    assert not torch.allclose(ProbSparseAttention(n_sample=40).train().measure(q, k), sampled)
+
+
+def test_causal_variant_never_looks_ahead():
+    q, k, v = qkv(L=64)
+    attn = ProbSparseAttention(factor=2)  # u = U = 10 of 64: sparse and sampled
+    t = 37
+    q2, k2, v2 = q.clone(), k.clone(), v.clone()
+    for x in (q2, k2, v2):
+        x[:, :, t:] += torch.randn_like(x[:, :, t:]) * 3
+    for mode in (attn.eval(), attn.train()):
+        torch.manual_seed(1)
+        a = mode(q, k, v, causal=True)
+        torch.manual_seed(1)
+        b = mode(q2, k2, v2, causal=True)
+        torch.testing.assert_close(a[:, :, :t], b[:, :, :t], rtol=0, atol=1e-6)
+        assert not torch.allclose(a[:, :, t:], b[:, :, t:])
+
+
+def test_causal_lazy_queries_take_the_cumulative_sum_of_v():
+    q, k, v = qkv(L=64)
+    attn = ProbSparseAttention(n_top=3, n_sample=64).eval()
+    out = attn(q, k, v, causal=True)
+    lazy = torch.isclose(out, v.cumsum(-2), atol=1e-5).all(-1)
+    assert lazy.sum(-1).min() > 30  # most queries are lazy
+    assert not lazy[..., 1:3].any()  # the first u are always active (at 0, attention and the sum agree: v_0)
+
+
+def test_running_top_u_matches_its_definition():
+    torch.manual_seed(0)
+    m = torch.randn(2, 3, 150)
+    for u in (1, 4, 70):
+        active = _running_top_u(m, u, chunk=16)
+        greater_before = ((m[..., None, :] >= m[..., :, None]) & torch.ones(150, 150, dtype=torch.bool).tril(-1)).sum(-1)
+        assert torch.equal(active, greater_before < u)
+
+
+@pytest.mark.parametrize("length", [96, 97, 7, 1])
+def test_distilling_halves_the_length(length):
+    layer = DistillingLayer(8)
+    assert layer(torch.randn(2, length, 8)).shape == (2, math.ceil(length / 2), 8)
+
+
+def test_distilling_encoder_halves_at_every_layer():
+    d = 16
+    layers = [EncoderLayer(AttentionLayer(ProbSparseAttention(), d_model=d, n_heads=2), d, 32) for _ in range(3)]
+    encoder = Encoder(layers, between=[DistillingLayer(d) for _ in range(2)])
+    seen = []
+    for layer in encoder.layers:
+        layer.register_forward_hook(lambda mod, inp, out: seen.append(out.shape[1]))
+    assert encoder(torch.randn(2, 95, d)).shape == (2, 24, d)
+    assert seen == [95, 48, 24]
+
+
+def net(**kw):
+    torch.manual_seed(0)
+    return Informer(**{"n_vars": 3, "lookback": 48, "horizon": 12, "n_marks": 4, "label_len": 24, "d_model": 16,
+                       "n_heads": 2, "e_layers": 2, "d_layers": 1, "d_ff": 32, "dropout": 0.0, **kw}).eval()
+
+
+def test_decoder_input_is_start_token_then_placeholders():
+    x = torch.randn(2, 48, 3)
+    dec = decoder_input(x, 12, 24)
+    assert dec.shape == (2, 36, 3)
+    torch.testing.assert_close(dec[:, :24], x[:, -24:])
+    assert (dec[:, 24:] == 0).all()
+
+
+def test_informer_forecasts_the_horizon_from_the_lookback_and_future_timestamps():
+    model = net()
+    x, x_mark, y_mark = torch.randn(4, 48, 3), torch.randn(4, 48, 4), torch.randn(4, 12, 4)
+    y = model(x, x_mark, y_mark)
+    assert y.shape == (4, 12, 3)
+    # the future steps' calendar features reach the forecast through the decoder
+    assert not torch.allclose(model(x, x_mark, y_mark + 1), y)
+    # only the decoder's start token and the encoder see the lookback: history before it is irrelevant
+    assert net(n_outputs=3)(x, x_mark, y_mark).shape == (4, 12, 3, 3)
+    assert net(label_len=0)(x, x_mark, y_mark).shape == (4, 12, 3)
+    with pytest.raises(ValueError, match="label_len"):
+        net(label_len=49)
+
+
+def test_informer_without_distilling_or_marks():
+    assert net(distil=False, n_marks=0)(torch.randn(2, 48, 3)).shape == (2, 12, 3)
+
+
+def test_the_papers_informer_learns_a_seasonal_series():
+    # no instance normalization (the paper's setting): data without a trend, so the test rows stay in range
+    df = make_synthetic(n_steps=1500, n_series=3, freq="h", seed=3, periods=(24,), noise=0.05, trend=0.0)
+    est = tiny("informer", use_norm=False, max_epochs=4, val_size=120, lookback=48, horizon=12).fit(df.iloc[:1200])
+    model = est.evaluate(df, start=1200, scale="standardized")
+    z = est.scaler_.transform(df.to_numpy())
+    starts = np.arange(1200 - 48, len(df) - 48 - 12 + 1)
+    naive = np.mean([(z[s + 48:s + 60] - z[s + 47]) ** 2 for s in starts])
+    assert model["mse"] < 0.5 * naive, (model, naive)
