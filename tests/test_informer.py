@@ -174,3 +174,16 @@ def test_the_papers_informer_learns_a_seasonal_series():
     starts = np.arange(1200 - 48, len(df) - 48 - 12 + 1)
     naive = np.mean([(z[s + 48:s + 60] - z[s + 47]) ** 2 for s in starts])
     assert model["mse"] < 0.5 * naive, (model, naive)
+
+
+def test_sampled_scores_are_the_same_on_the_dense_and_the_gathered_path(monkeypatch):
+    import tsformer.nn.layers.probsparse as ps
+
+    q, k, v = qkv(L=120, E=8)
+    attn = ProbSparseAttention(n_sample=20).eval()
+    dense = attn.measure(q, k), attn.measure(q, k, causal=True)
+    monkeypatch.setattr(ps, "_DENSE_RATIO", 0)
+    monkeypatch.setattr(ps, "_GATHER_ELEMENTS", 2 * 2 * 20 * 8 * 7)  # blocks of 7 queries
+    gathered = attn.measure(q, k), attn.measure(q, k, causal=True)
+    for a, b in zip(dense, gathered):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

@@ -33,6 +33,8 @@ from torch import nn
 __all__ = ["ProbSparseAttention", "DistillingLayer", "sparsity_measure", "n_active_queries", "n_sampled_keys"]
 
 _EVAL_SEED = 2021
+_DENSE_RATIO = 8  # score every pair when L_K <= this x U (see ProbSparseAttention.measure)
+_GATHER_ELEMENTS = 1 << 22  # at most this many gathered key elements at once (16 MB in float32)
 
 
 def n_active_queries(factor: float, length: int) -> int:
@@ -127,8 +129,16 @@ class ProbSparseAttention(nn.Module):
         else:
             idx = (r * L_k).long()
         idx = idx.clamp_max(L_k - 1)
-        k_sample = k[:, :, idx]  # (B, H, L_q, U, E)
-        scores = torch.einsum("bhqe,bhque->bhqu", q, k_sample)
+        if L_k <= _DENSE_RATIO * U:
+            # short sequences: one matmul over every pair, then the sampled pairs, is faster than gathering
+            # a (B, H, L_q, U, E) copy of the keys; the scores are the same
+            B, H = q.shape[:2]
+            scores = (q @ k.transpose(-2, -1)).gather(-1, idx[None, None].expand(B, H, L_q, U))
+        else:  # gather each query's sampled keys, a block of queries at a time to bound the memory
+            B, H, _, E = q.shape
+            step = max(1, _GATHER_ELEMENTS // max(B * H * U * E, 1))
+            scores = torch.cat([torch.einsum("bhqe,bhque->bhqu", q[:, :, lo:lo + step], k[:, :, idx[lo:lo + step]])
+                                for lo in range(0, L_q, step)], dim=2)
         return sparsity_measure(scores)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False) -> torch.Tensor:
