@@ -15,6 +15,7 @@ from sklearn.utils.estimator_checks import (check_estimators_unfitted, check_get
 
 import tsformer
 from tsformer import registry
+from tsformer.base import COMMON_PARAMS
 from tsformer.datasets import make_synthetic
 from tsformer.errors import ConfigError, DataError, OutputExistsError
 
@@ -122,3 +123,28 @@ def test_long_frame_in_long_frame_out(model_name, synthetic):
     fc = tiny(model_name, val_size=0).fit(long).predict()
     assert list(fc.columns) == ["unique_id", "ds", "y"] and len(fc) == 3 * 12
     assert set(fc["unique_id"]) == set(synthetic.columns)
+
+
+def test_every_estimator_takes_the_common_parameters(model_name):
+    params = registry.get_estimator(model_name)().get_params()
+    assert {k: params[k] for k in COMMON_PARAMS} == COMMON_PARAMS
+
+
+def test_window_step_strides_the_training_windows(synthetic, monkeypatch):
+    import tsformer.base
+
+    sizes = []
+    real = tsformer.base.train_network
+
+    def spy(module, train_set, val_set, **kwargs):
+        sizes.append((len(train_set), len(val_set)))
+        return real(module, train_set, val_set, **kwargs)
+
+    monkeypatch.setattr(tsformer.base, "train_network", spy)
+    tiny("itransformer").fit(synthetic)
+    tiny("itransformer", window_step=5).fit(synthetic)
+    (n_train, n_val), (n_train5, n_val5) = sizes
+    assert n_train == 600 - 48 - 48 - 12 + 1 and n_train5 == -(-n_train // 5)
+    assert n_val == 48 - 12 + 1 and n_val5 == -(-n_val // 5)
+    with pytest.raises(ConfigError, match="window_step must be a positive integer"):
+        tiny("itransformer", window_step=0).fit(synthetic)

@@ -35,15 +35,15 @@ from .data.windowing import WindowDataset, segment_window_starts
 from .errors import ConfigError, DataError, ModelFileError, NotFittedError
 from .metrics import POINT_METRICS, coverage, mase
 from .modelfile import read_model_file, write_model_file
-from .training import (LOSSES, LR_SCHEDULES, ForecastingModule, FutureCovariateHead, seed_everything, sort_quantiles,
-                       train_network)
+from .training import (LOSSES, LR_SCHEDULES, ForecastingModule, FutureCovariateHead, is_global_zero, seed_everything,
+                       sort_quantiles, train_network)
 
 __all__ = ["BaseForecaster", "BacktestResult", "COMMON_PARAMS", "label_length", "load"]
 
 #: Parameters every estimator takes, with their defaults (each estimator lists them in its signature).
 COMMON_PARAMS = dict(
     lookback=96, horizon=24, target=None, future_covariates=None, time_col=None, freq=None, fill=None,
-    series_mode="auto", val_size=0.2, batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4,
+    series_mode="auto", val_size=0.2, window_step=1, batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4,
     lr_schedule="halve", loss="mse", quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1,
     precision="32-true", random_state=None, verbose=False, trainer_kwargs=None,
 )
@@ -64,6 +64,8 @@ COMMON_PARAMS_DOC = """
             model over series of any length), "auto" (variates when aligned without covariates).
         val_size: validation tail for early stopping: rows (int) or fraction of the rows (float); 0 disables it.
             With a point loss the validation windows' residuals also calibrate conformal intervals.
+        window_step: rows between the starts of consecutive training (and validation) windows; 1 uses every
+            window, a larger stride makes an epoch on a long series proportionally shorter.
         batch_size, max_epochs, patience: training loop; patience is for early stopping on val_loss.
         learning_rate, lr_schedule: AdamW learning rate; "halve" (x0.5 per epoch), "cosine" or "constant".
         loss: "mse", "mae", "huber" or "quantile" (a quantile head; intervals from its quantiles).
@@ -164,7 +166,7 @@ class BaseForecaster(BaseEstimator):
             if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
 
-        for name in ("lookback", "horizon", "batch_size", "max_epochs"):
+        for name in ("lookback", "horizon", "batch_size", "max_epochs", "window_step"):
             positive_int(name)
         if self.patience is not None and (not isinstance(self.patience, numbers.Integral) or self.patience < 0):
             raise ConfigError(f"patience must be a non-negative integer or None, got {self.patience!r}")
@@ -352,8 +354,8 @@ class BaseForecaster(BaseEstimator):
         series, marks = self._series_tensors(data)
         target_idx = data.target_idx
         loss_idx = None if len(target_idx) == len(data.columns) else target_idx
-        train_starts = segment_window_starts(data.offsets, L_, H, stop=n_train)
-        val_starts = segment_window_starts(data.offsets, L_, H, first_target=n_train)
+        train_starts = segment_window_starts(data.offsets, L_, H, stop=n_train, step=self.window_step)
+        val_starts = segment_window_starts(data.offsets, L_, H, first_target=n_train, step=self.window_step)
         train_set = WindowDataset(series, L_, H, train_starts, marks=marks, target_idx=loss_idx)
         val_set = WindowDataset(series, L_, H, val_starts, marks=marks, target_idx=loss_idx) if len(val_starts) else None
 
@@ -652,9 +654,12 @@ class BaseForecaster(BaseEstimator):
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Write the fitted model to one file (JSON config + tensors, no pickle); returns the path.
 
-        An existing file is kept unless ``overwrite=True``.
+        An existing file is kept unless ``overwrite=True``.  After a distributed fit (every process holds
+        the same weights) only the process of rank 0 writes; the others return the path untouched.
         """
         self._check_fitted()
+        if not is_global_zero():
+            return Path(path)
         ends = pd.DatetimeIndex(self.last_timestamps_)
         config = {
             "format": "tsformer-model",

@@ -29,6 +29,7 @@ import pandas as pd
 
 from . import registry
 from .errors import ConfigError, OutputExistsError, TsformerError
+from .training import is_global_zero
 
 EXIT_ERROR = 1
 LONG = ("unique_id", "ds", "y")  # the names the estimators read a long frame by
@@ -102,12 +103,16 @@ def _add_model_args(p: argparse.ArgumentParser, *, tuning: bool = False) -> None
     g.add_argument("--learning-rate", type=float,
                    help="optimizer learning rate (default: " + ("tuned" if tuning else "the model's") + ")")
     g.add_argument("--val-size", type=_val_size, default=0.2, help="validation tail: rows or fraction (default: 0.2)")
+    g.add_argument("--window-step", type=int, default=1,
+                   help="rows between consecutive training windows (default: 1, every window)")
     g.add_argument("--loss", choices=["mse", "mae", "huber", "quantile"], help="training loss (default: mse); "
                    "quantile trains interval quantiles into the model, otherwise intervals are conformal")
     g.add_argument("--quantiles", type=_numbers, help="levels for --loss quantile, e.g. 0.1,0.5,0.9")
     g.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same forecast (default: 0)")
     g.add_argument("--accelerator", default="auto", help="auto, cpu, gpu, mps (default: auto)")
     g.add_argument("--devices", default="1", help="devices per machine (default: 1)")
+    g.add_argument("--num-nodes", type=int, help="machines of a distributed fit (Lightning's num_nodes)")
+    g.add_argument("--strategy", help="Lightning strategy for several devices or machines, e.g. ddp (default: auto)")
     g.add_argument("--precision", default="32-true", help="32-true, bf16-mixed, 16-mixed (default: 32-true)")
     g.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE",
                    help="any other estimator parameter, e.g. --param d_model=128 (repeatable); see `tsformer models -v`")
@@ -199,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _log(args, msg: str) -> None:
-    if not getattr(args, "quiet", False):
+    if not getattr(args, "quiet", False) and is_global_zero():
         print(msg, file=sys.stderr, flush=True)
 
 
@@ -269,12 +274,16 @@ def estimator_params(args, df: pd.DataFrame, cls) -> dict:
                   time_col=None if long else args.time_col,
                   future_covariates=args.future_covariates, freq=args.freq, fill=args.fill,
                   series_mode=args.series_mode, max_epochs=args.max_epochs, patience=args.patience,
-                  batch_size=args.batch_size, val_size=args.val_size, random_state=args.seed,
+                  batch_size=args.batch_size, val_size=args.val_size, window_step=args.window_step,
+                  random_state=args.seed,
                   accelerator=args.accelerator, devices=_devices(args.devices), precision=args.precision,
                   verbose=not args.quiet)
     for key in ("learning_rate", "loss", "quantiles"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
+    distributed = {k: v for k, v in (("strategy", args.strategy), ("num_nodes", args.num_nodes)) if v is not None}
+    if distributed:
+        params["trainer_kwargs"] = distributed
     valid = cls().get_params(deep=False)
     for key, value in args.param:
         if key not in valid:
@@ -338,6 +347,8 @@ def cmd_forecast(args) -> int:
     est = make_estimator(args, df)
     _log(args, f"training {args.model} on {args.data}: {len(df)} rows, lookback {args.lookback}, horizon {args.horizon}")
     est.fit(df)
+    if not is_global_zero():  # one process of a distributed fit: rank 0 reports
+        return 0
     forecast = est.predict(future=_future(args), level=args.level)
     if args.save_model:
         est.save(args.save_model, overwrite=args.force)
@@ -377,6 +388,8 @@ def cmd_backtest(args) -> int:
     _log(args, f"backtesting {args.model} on {args.data}: {args.n_windows} windows of {args.horizon} steps"
                f"{', refitting each time' if args.refit else ''}")
     result = est.backtest(df, n_windows=args.n_windows, step=args.step, refit=args.refit, level=args.level)
+    if not is_global_zero():
+        return 0
     forecasts = result.forecasts
     metrics = result.metrics
     if LONG[0] in df.columns:

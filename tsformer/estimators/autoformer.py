@@ -27,9 +27,9 @@ class AutoformerForecaster(BaseForecaster):
     def __init__(self, *, lookback=96, horizon=24, d_model=512, n_heads=8, e_layers=2, d_layers=1, d_ff=2048,
                  dropout=0.05, factor=3, moving_avg=25, label_len=0.5, activation="gelu", use_norm=False, target=None,
                  future_covariates=None, time_col=None, freq=None, fill=None, series_mode="auto", val_size=0.2,
-                 batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4, lr_schedule="halve", loss="mse",
-                 quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1, precision="32-true",
-                 random_state=None, verbose=False, trainer_kwargs=None):
+                 window_step=1, batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4, lr_schedule="halve",
+                 loss="mse", quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1,
+                 precision="32-true", random_state=None, verbose=False, trainer_kwargs=None):
         assign_params(self, locals())
 
     def _build_network(self, *, n_vars, n_marks, n_outputs=1):

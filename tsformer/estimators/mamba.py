@@ -32,9 +32,9 @@ class MambaForecaster(BaseForecaster):
     def __init__(self, *, lookback=96, horizon=24, d_model=512, d_state=32, d_conv=2, expand=1, e_layers=2, d_ff=512,
                  dropout=0.1, activation="gelu", use_norm=True, use_time_features=True, scan="auto", target=None,
                  future_covariates=None, time_col=None, freq=None, fill=None, series_mode="auto", val_size=0.2,
-                 batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4, lr_schedule="halve", loss="mse",
-                 quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1, precision="32-true",
-                 random_state=None, verbose=False, trainer_kwargs=None):
+                 window_step=1, batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4, lr_schedule="halve",
+                 loss="mse", quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1,
+                 precision="32-true", random_state=None, verbose=False, trainer_kwargs=None):
         assign_params(self, locals())
 
     def _build_network(self, *, n_vars, n_marks, n_outputs=1):

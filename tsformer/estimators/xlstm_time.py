@@ -32,9 +32,9 @@ class XLSTMTimeForecaster(BaseForecaster):
     def __init__(self, *, lookback=96, horizon=24, d_model=256, e_layers=3, n_heads=4, cell="auto", conv_kernel=4,
                  ffn_factor=1.3, moving_avg=25, dropout=0.0, batch_norm=True, use_norm=True, target=None,
                  future_covariates=None, time_col=None, freq=None, fill=None, series_mode="auto", val_size=0.2,
-                 batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4, lr_schedule="halve", loss="mse",
-                 quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1, precision="32-true",
-                 random_state=None, verbose=False, trainer_kwargs=None):
+                 window_step=1, batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4, lr_schedule="halve",
+                 loss="mse", quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1,
+                 precision="32-true", random_state=None, verbose=False, trainer_kwargs=None):
         assign_params(self, locals())
 
     def _build_network(self, *, n_vars, n_marks, n_outputs=1):

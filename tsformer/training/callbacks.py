@@ -67,7 +67,7 @@ class EpochSummary(L.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module):
         # runs after LossHistory (callbacks run in order), so the last row is this epoch's
-        if not self.history.epochs:
+        if not self.history.epochs or not trainer.is_global_zero:
             return
         row = self.history.epochs[-1]
         parts = [f"epoch {row['epoch']}/{trainer.max_epochs}"]

@@ -83,12 +83,16 @@ class ForecastingModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self._loss(batch)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["x"]))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["x"]),
+                 sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
         loss = self._loss(batch)
-        self.log("val_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["x"]))
+        # averaged over every process of a distributed fit: early stopping, the best weights and pruning
+        # then take the same decision on every rank
+        self.log("val_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["x"]),
+                 sync_dist=True)
         return loss
 
     def configure_optimizers(self):
