@@ -89,6 +89,7 @@ def main(argv=None) -> dict:
     p.add_argument("--max-epochs", type=int, default=TRAINING["max_epochs"])
     p.add_argument("--seed", type=int, default=2021)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--precision", default="32-true", help="Lightning precision: 32-true (default) or bf16-mixed")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="override a model parameter")
     p.add_argument("--results", default=str(Path(__file__).with_name("results.jsonl")))
     p.add_argument("--verbose", action="store_true", help="print a line per epoch")
@@ -102,7 +103,8 @@ def main(argv=None) -> dict:
     params.update({k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.param)})
     cls = registry.get_estimator(args.model)
     est = cls(lookback=args.lookback, horizon=args.horizon, val_size=n_val, random_state=args.seed,
-              accelerator="cpu" if not torch.cuda.is_available() else "auto", verbose=args.verbose, **params)
+              precision=args.precision, accelerator="cpu" if not torch.cuda.is_available() else "auto",
+              verbose=args.verbose, **params)
 
     t0 = time.perf_counter()
     est.fit(df.iloc[: n_train + n_val])
@@ -113,6 +115,7 @@ def main(argv=None) -> dict:
     epochs = est.history_
     result = {
         "model": args.model, "dataset": args.dataset, "lookback": args.lookback, "horizon": args.horizon,
+        "precision": args.precision,
         "mse": round(metrics["mse"], 4), "mae": round(metrics["mae"], 4), "test_windows": metrics["n_windows"],
         "epochs": len(epochs), "best_epoch": 1 + min(range(len(epochs)), key=lambda i: epochs[i].get("val_loss", 1e9)),
         "s_per_epoch": round(sum(e["seconds"] for e in epochs) / max(len(epochs), 1), 1),

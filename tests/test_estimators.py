@@ -148,3 +148,10 @@ def test_window_step_strides_the_training_windows(synthetic, monkeypatch):
     assert n_val == 48 - 12 + 1 and n_val5 == -(-n_val // 5)
     with pytest.raises(ConfigError, match="window_step must be a positive integer"):
         tiny("itransformer", window_step=0).fit(synthetic)
+
+
+def test_bf16_mixed_precision_trains_and_forecasts_like_fp32(model_name, synthetic):
+    fp32 = tiny(model_name).fit(synthetic).predict().to_numpy()
+    bf16 = tiny(model_name, precision="bf16-mixed").fit(synthetic).predict().to_numpy()
+    assert np.isfinite(bf16).all()
+    assert np.abs(bf16 - fp32).mean() < 0.01 * np.abs(fp32).mean()

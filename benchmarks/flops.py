@@ -1,0 +1,130 @@
+"""Arithmetic rate of a training step against the machine's own matmul rate, in fp32 and bf16.
+
+    python benchmarks/flops.py                           # every model, ETTh1 settings, batch 32
+    python benchmarks/flops.py --models informer,autoformer --horizon 96 --threads 2
+
+For each model at its paper's ETTh1 size (``ltsf.CONFIGS``; 7 variates, 4 calendar features, lookback
+96), one training step (forward, MSE, backward, AdamW step) on a random batch of 32 windows is
+
+* counted: the floating-point operations of its matrix products, convolutions and attention kernels
+  (``torch.utils.flop_counter.FlopCounterMode``; FFTs, scans and element-wise work are not counted,
+  so the rate is a lower bound for the models that use them);
+* timed: the median of ``--repeats`` steps after two warm-up steps, in fp32 and under
+  ``torch.autocast("cpu", dtype=torch.bfloat16)`` -- what ``precision="bf16-mixed"`` does.
+
+The reference rate is a plain ``torch.matmul`` of two 2048 x 2048 matrices on the same threads, in
+fp32 and bf16.  Prints a Markdown table and appends one JSON line per model to ``--results``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ltsf import CONFIGS, git_commit, machine  # noqa: E402
+
+from tsformer import registry  # noqa: E402
+
+MODEL_PARAMS = ("loss", "batch_size", "learning_rate", "lr_schedule")  # training settings, not network sizes
+
+
+def matmul_rate(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def network(model: str, horizon: int, lookback: int):
+    """The estimator's own network, as ``fit`` builds it for ETTh1 (7 variates, 4 hourly calendar features)."""
+    cls = registry.get_estimator(model)
+    params = {k: v for k, v in CONFIGS[model].items() if k not in MODEL_PARAMS}
+    return cls(lookback=lookback, horizon=horizon, **params)._build_network(n_vars=7, n_marks=4)
+
+
+def step_time(net, batch, *, bf16: bool, repeats: int) -> float:
+    x, x_mark, y_mark, y = batch
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    net.train()
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.mse_loss(net(x, x_mark, y_mark).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def count_flops(net, batch) -> int:
+    x, x_mark, y_mark, y = batch
+    net.train()
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.mse_loss(net(x, x_mark, y_mark), y).backward()
+    net.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def main(argv=None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=",".join(CONFIGS))
+    p.add_argument("--horizon", type=int, default=96)
+    p.add_argument("--lookback", type=int, default=96)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--results", default=str(Path(__file__).with_name("results.jsonl")))
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    peak32, peak16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
+    print(f"torch.matmul 2048x2048: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s; {machine()}")
+    print("\n| model | GFLOP / step | fp32 ms / step | fp32 GFLOP/s | of matmul fp32 | bf16 ms / step | "
+          "bf16 speed-up |\n|---|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for model in args.models.split(","):
+        torch.manual_seed(0)
+        net = network(model, args.horizon, args.lookback)
+        batch = (torch.randn(args.batch, args.lookback, 7), torch.rand(args.batch, args.lookback, 4) - 0.5,
+                 torch.rand(args.batch, args.horizon, 4) - 0.5, torch.randn(args.batch, args.horizon, 7))
+        flops = count_flops(net, batch) * 1.0  # forward + backward
+        t32 = step_time(net, batch, bf16=False, repeats=args.repeats)
+        t16 = step_time(net, batch, bf16=True, repeats=args.repeats)
+        row = {"benchmark": "flops", "model": model, "horizon": args.horizon, "batch": args.batch,
+               "gflop_per_step": round(flops / 1e9, 2), "fp32_ms": round(1000 * t32, 1),
+               "fp32_gflops": round(flops / t32 / 1e9, 1), "fraction_of_matmul": round(flops / t32 / 1e9 / peak32, 3),
+               "bf16_ms": round(1000 * t16, 1), "bf16_speedup": round(t32 / t16, 2),
+               "matmul_fp32_gflops": round(peak32, 1), "matmul_bf16_gflops": round(peak16, 1),
+               "machine": machine(), "commit": git_commit(), "date": time.strftime("%Y-%m-%d")}
+        rows.append(row)
+        print(f"| {model} | {row['gflop_per_step']:.1f} | {row['fp32_ms']:.0f} | {row['fp32_gflops']:.0f} | "
+              f"{100 * row['fraction_of_matmul']:.0f}% | {row['bf16_ms']:.0f} | {row['bf16_speedup']:.2f}x |",
+              flush=True)
+        with open(args.results, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
