@@ -155,3 +155,13 @@ def test_bf16_mixed_precision_trains_and_forecasts_like_fp32(model_name, synthet
     bf16 = tiny(model_name, precision="bf16-mixed").fit(synthetic).predict().to_numpy()
     assert np.isfinite(bf16).all()
     assert np.abs(bf16 - fp32).mean() < 0.01 * np.abs(fp32).mean()
+
+
+def test_the_scaler_never_sees_the_validation_rows(synthetic):
+    est = tiny("itransformer").fit(synthetic)  # val_size=48: the last 48 rows validate
+    train = synthetic.to_numpy()[:-48]
+    np.testing.assert_allclose(est.scaler_.mean_.ravel(), train.mean(0))
+    np.testing.assert_allclose(est.scaler_.scale_.ravel(), train.std(0), rtol=1e-6)
+    wild = synthetic.copy()
+    wild.iloc[-48:] *= 100  # whatever the validation rows hold, the scaler is the same
+    np.testing.assert_allclose(tiny("itransformer").fit(wild).scaler_.mean_, est.scaler_.mean_)
