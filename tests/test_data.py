@@ -177,3 +177,13 @@ def test_window_starts_respect_the_split():
     val = window_starts(30, 6, 3, first_target=20)
     assert (train + 6 + 3 <= 20).all() and train[-1] + 9 == 20
     assert (val + 6 >= 20).all() and val[0] == 14 and val[-1] + 9 == 30
+
+
+def test_window_dataset_moves_the_series_not_the_windows():
+    x = torch.randn(200, 3)
+    ds = WindowDataset(x, 24, 6, np.arange(0, 150, 7), marks=torch.randn(200, 2), target_idx=[2])
+    moved = ds.to("meta")  # a device without data: shapes and strides tell what would be copied
+    assert moved.values.shape == (200, 3) and moved._windows.stride() == ds._windows.stride()  # still a view
+    again = ds.to("cpu")
+    for key, value in ds[[0, 3, 5]].items():
+        assert torch.equal(again[[0, 3, 5]][key], value)

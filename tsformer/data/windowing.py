@@ -85,19 +85,30 @@ class WindowDataset(Dataset):
                  target_idx=None):
         assert values.ndim == 2, "values must be (T, C)"
         self.lookback, self.horizon = lookback, horizon
-        self.starts = torch.as_tensor(np.asarray(starts), dtype=torch.long)
+        self.starts = (starts.long() if isinstance(starts, torch.Tensor)
+                       else torch.as_tensor(np.asarray(starts), dtype=torch.long))
         if marks is None:
             marks = values.new_zeros(values.shape[0], 0)
+        self.values, self.marks = values, marks
         self._windows = values.unfold(0, lookback + horizon, 1)       # (N_all, C, L+H) view
         self._mark_windows = marks.unfold(0, lookback + horizon, 1)   # (N_all, F, L+H) view
-        self.target_idx = None if target_idx is None else torch.as_tensor(np.asarray(target_idx), dtype=torch.long)
+        self.target_idx = (None if target_idx is None else target_idx.long() if isinstance(target_idx, torch.Tensor)
+                           else torch.as_tensor(np.asarray(target_idx), dtype=torch.long))
 
     def __len__(self) -> int:
         return len(self.starts)
 
+    def to(self, device) -> "WindowDataset":
+        """The same windows with the series on ``device`` (e.g. a GPU): batches are then gathered there,
+        with no host-to-device copy per step."""
+        # the series moves, and the windows are views again there (moving a view would copy every window)
+        return WindowDataset(self.values.to(device), self.lookback, self.horizon, self.starts.to(device),
+                             marks=self.marks.to(device),
+                             target_idx=None if self.target_idx is None else self.target_idx.to(device))
+
     def __getitem__(self, idx):
         single = isinstance(idx, (int, np.integer))
-        rows = self.starts[torch.as_tensor([idx] if single else idx, dtype=torch.long)]
+        rows = self.starts[torch.as_tensor([idx] if single else idx, dtype=torch.long, device=self.starts.device)]
         w = rearrange(self._windows[rows], "b c w -> b w c")
         m = rearrange(self._mark_windows[rows], "b f w -> b w f")
         L = self.lookback

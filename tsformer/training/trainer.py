@@ -110,6 +110,15 @@ def make_trainer(*, max_epochs: int = 10, patience: int | None = 3, validate: bo
     return L.Trainer(**kwargs)
 
 
+def _accelerator_device(trainer: L.Trainer):
+    """The trainer's accelerator device (this process's GPU), or ``None`` on the CPU."""
+    try:
+        device = trainer.strategy.root_device
+    except (AttributeError, RuntimeError, IndexError):
+        return None
+    return device if device.type in ("cuda", "mps") else None
+
+
 def train_network(module: L.LightningModule, train_set: Dataset, val_set: Dataset | None, *, batch_size: int = 32,
                   max_epochs: int = 10, patience: int | None = 3, accelerator: str = "auto", devices="auto",
                   precision="32-true", gradient_clip_val: float | None = None, verbose: bool = False,
@@ -136,6 +145,11 @@ def train_network(module: L.LightningModule, train_set: Dataset, val_set: Datase
             )
         except (MisconfigurationException, ValueError, TypeError) as exc:
             raise ConfigError(f"invalid training settings: {exc}") from exc
+        device = _accelerator_device(trainer)
+        if device is not None and num_workers == 0 and hasattr(train_set, "to"):
+            # the whole series on the GPU: each batch is gathered there, no host-to-device copy per step
+            train_set = train_set.to(device)
+            val_set = val_set.to(device) if validate else val_set
         train_loader = make_loader(train_set, batch_size=batch_size, shuffle=True, num_workers=num_workers)
         val_loader = make_loader(val_set, batch_size=batch_size, shuffle=False) if validate else None
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
