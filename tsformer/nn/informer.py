@@ -12,7 +12,9 @@
   cross-attention to the encoder's output produce the whole horizon in one forward pass.
 
 The decoder input is built here from the lookback and the marks, never by the caller.  ``use_norm``
-(not in the paper, off by default) wraps the network in instance normalization.
+(not in the paper, off by default) wraps the network in instance normalization.  The reference code's
+``mix`` option (a reshuffle of the decoder self-attention's head outputs across time) is not reproduced:
+each head's output stays at its own position.
 """
 
 from __future__ import annotations
