@@ -67,3 +67,21 @@ def test_revin_denormalizes_a_trailing_outputs_axis():
     back = revin.denormalize(y, stats)
     torch.testing.assert_close(back[..., 0], revin.denormalize(z[:, :8], stats))
     torch.testing.assert_close(back[..., 1], revin.denormalize(z[:, :8] + 1, stats))
+
+
+def test_moving_average_matrix_equals_edge_padded_pooling(monkeypatch):
+    import torch.nn.functional as F
+
+    import tsformer.nn.layers.decomposition as dec
+
+    x = torch.randn(3, 50, 4, dtype=torch.float64)
+    for k in (1, 2, 5, 24, 25, 60):
+        front, back = (k - 1) // 2, k - 1 - (k - 1) // 2
+        pooled = F.avg_pool1d(F.pad(x.transpose(1, 2), (front, back), mode="replicate"), k, stride=1).transpose(1, 2)
+        torch.testing.assert_close(dec.moving_average(x, k), pooled)
+        monkeypatch.setattr(dec, "_MATRIX_MAX_LEN", 10)  # the pooling path for long series
+        torch.testing.assert_close(dec.moving_average(x, k), pooled)
+        monkeypatch.setattr(dec, "_MATRIX_MAX_LEN", 1024)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # float32 inside autocast, the input's dtype out
+        y = dec.moving_average(x.float(), 25)
+    assert y.dtype == torch.float32
