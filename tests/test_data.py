@@ -187,3 +187,13 @@ def test_window_dataset_moves_the_series_not_the_windows():
     again = ds.to("cpu")
     for key, value in ds[[0, 3, 5]].items():
         assert torch.equal(again[[0, 3, 5]][key], value)
+
+
+def test_timestamps_outside_the_nanosecond_range():
+    far = frame(start="2500-01-01")  # pandas 3 keeps these in microseconds; nanoseconds end in 2262
+    assert to_series_data(far).freq == "h"
+    with pytest.raises(DataError, match="not evenly spaced"):
+        to_series_data(far.iloc[[0, 1, 2, 5, 6]])
+    long = far.reset_index().melt(id_vars="date", var_name="unique_id", value_name="y").rename(columns={"date": "ds"})
+    with pytest.raises(DataError, match="2262"):
+        to_series_data(long, series_mode="global")

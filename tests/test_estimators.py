@@ -165,3 +165,10 @@ def test_the_scaler_never_sees_the_validation_rows(synthetic):
     wild = synthetic.copy()
     wild.iloc[-48:] *= 100  # whatever the validation rows hold, the scaler is the same
     np.testing.assert_allclose(tiny("itransformer").fit(wild).scaler_.mean_, est.scaler_.mean_)
+
+
+def test_forecast_after_2262(synthetic):
+    # pandas 3 holds such dates in microseconds; the forecast grid must not go through nanoseconds
+    far = synthetic.set_axis(pd.date_range("2600-01-01", periods=len(synthetic), freq="h", name="date"))
+    fc = tiny("itransformer").fit(far).predict()
+    assert fc.index.equals(pd.date_range(far.index[-1], periods=13, freq="h")[1:])

@@ -52,6 +52,8 @@ _MAX_RESIDUAL_WINDOWS = 2000
 #: windows per forward pass at inference: bounds the activations (ETSformer at its paper's size peaks at
 #: 4.4 GB with 1024 windows at once, 1.6 GB with 128) at no measurable cost in throughput
 _PREDICT_CHUNK = 128
+_NS_PER_UNIT = {"s": 10 ** 9, "ms": 10 ** 6, "us": 10 ** 3, "ns": 1}
+_NS_MIN, _NS_MAX = pd.Timestamp.min, pd.Timestamp.max  # the nanosecond range
 
 COMMON_PARAMS_DOC = """
     Common parameters (every estimator):
@@ -272,8 +274,18 @@ class BaseForecaster(BaseEstimator):
         except (ValueError, TypeError):
             step = None
         if step is not None and ends.tz is None:
-            ns = ends.as_unit("ns").asi8[:, None] + step * np.arange(1 - before, after + 1)[None, :]
-            return ns.astype("datetime64[ns]")
+            # integer arithmetic in nanoseconds; for dates outside their range (1677-2262, which pandas 3 holds
+            # in s or us) in the index's own unit, finer only when the step needs it
+            unit = "ns"
+            if len(ends) and (ends.max() > _NS_MAX - pd.Timedelta(step * after) or
+                              ends.min() < _NS_MIN + pd.Timedelta(step * before)):
+                unit = next((u for u in ("s", "ms", "us")
+                             if step % _NS_PER_UNIT[u] == 0 and (ends.as_unit(u) == ends).all()), None)
+                if unit is None:
+                    raise DataError(f"the forecast grid runs outside 1677-2262 with steps of {pd.Timedelta(step)}, "
+                                    f"finer than a microsecond; shift the timestamps")
+            grid = ends.as_unit(unit).asi8[:, None] + (step // _NS_PER_UNIT[unit]) * np.arange(1 - before, after + 1)
+            return grid.astype(f"datetime64[{unit}]")
         rows = [pd.date_range(end=e, periods=before, freq=freq).append(
             pd.date_range(start=e, periods=after + 1, freq=freq)[1:]) for e in ends]
         return np.stack([r.to_numpy() for r in rows]) if rows else np.zeros((0, before + after), "datetime64[ns]")

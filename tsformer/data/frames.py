@@ -360,9 +360,10 @@ def _regularize(df: pd.DataFrame, freq: str | None) -> tuple[pd.DataFrame, str]:
     if freq is None:
         inferred = _infer_freq(index)
         if inferred is None:
-            steps = pd.Series(np.diff(index.as_unit("ns").asi8))
-            common = pd.Timedelta(int(steps.mode().iloc[0]))
-            odd = int(np.flatnonzero(steps.to_numpy() != common.value)[0]) if (steps != common.value).any() else 0
+            steps = np.diff(index.asi8)  # in the index's own unit: no overflow outside 1677-2262
+            mode = int(pd.Series(steps).mode().iloc[0])
+            common = pd.Timedelta(mode, unit=index.unit)
+            odd = int(np.flatnonzero(steps != mode)[0]) if (steps != mode).any() else 0
             raise DataError(
                 f"timestamps are not evenly spaced (most steps are {common}, but {index[odd]} -> {index[odd + 1]} is "
                 f"not); pass freq= (e.g. freq='h') to put the series on a regular grid, with fill= for the gaps"
@@ -502,7 +503,13 @@ def _read_long(df: pd.DataFrame, *, id_col, time_col, target, freq, fill, covari
 def _global(frame: pd.DataFrame, *, freq, fill, covariates, names) -> SeriesData:
     """Many univariate series, each a segment of its own, sorted by (id in order of appearance, time)."""
     codes, ids = pd.factorize(frame["id"])
-    t = frame["t"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    try:
+        t = pd.DatetimeIndex(frame["t"]).as_unit("ns").asi8
+    except pd.errors.OutOfBoundsDatetime:
+        raise DataError(
+            f"timestamps run from {frame['t'].min()} to {frame['t'].max()}; a long frame of many series needs them "
+            f"within 1677-09-22 .. 2262-04-11 (nanosecond timestamps): shift the dates, or pass a wide frame"
+        ) from None
     order = np.lexsort((t, codes))
     codes, t = codes[order], t[order]
     cols = ["v", *covariates]
