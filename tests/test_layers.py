@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from tsformer.nn.layers import AttentionLayer, FullAttention, RevIN, SeriesDecomposition, decompose, moving_average
+from tsformer.nn.layers import (AttentionLayer, Dropout, FullAttention, RevIN, SeriesDecomposition, decompose, dropout,
+                               moving_average)
+from tsformer.nn.layers.dropout import dropout_mask
 
 
 def test_revin_normalize_denormalize_is_identity_and_stateless():
@@ -85,3 +88,48 @@ def test_moving_average_matrix_equals_edge_padded_pooling(monkeypatch):
     with torch.autocast("cpu", dtype=torch.bfloat16):  # float32 inside autocast, the input's dtype out
         y = dec.moving_average(x.float(), 25)
     assert y.dtype == torch.float32
+
+
+@pytest.mark.parametrize("p", [0.05, 0.1, 0.5])
+def test_dropout_drops_p_and_keeps_the_expectation(p):
+    torch.manual_seed(0)
+    x = torch.full((1000, 1000), 2.0, requires_grad=True)
+    out = dropout(x, p)
+    dropped = (out == 0).double().mean().item()
+    assert abs(dropped - p) < 5 * (p * (1 - p) / x.numel()) ** 0.5 + 1 / 65536
+    _, p_used = dropout_mask((1,), p)
+    assert abs(p_used - p) <= 1 / 65536
+    torch.testing.assert_close(out[out != 0], torch.full_like(out[out != 0], 2.0 / (1 - p_used)))
+    out.sum().backward()  # the gradient is the same mask and scale
+    torch.testing.assert_close(x.grad, (out.detach() != 0).float() / (1 - p_used))
+
+
+def test_dropout_masks_are_independent_across_and_within_draws():
+    torch.manual_seed(0)
+    drop = 1.0 - dropout_mask((400_000,), 0.5)[0].view(-1, 4).double()  # one 64-bit draw feeds four elements
+    corr = torch.corrcoef(drop.T)
+    assert (corr - torch.eye(4)).abs().max() < 0.01
+    assert (drop.mean(0) - 0.5).abs().max() < 0.005  # every 16-bit lane is uniform
+
+
+def test_dropout_module_is_seeded_identity_in_eval_and_like_torch_elsewhere():
+    x = torch.randn(64, 32)
+    layer = Dropout(0.3)
+    torch.manual_seed(1)
+    a = layer(x)
+    torch.manual_seed(1)
+    assert torch.equal(a, layer(x)) and not torch.equal(a, x)
+    assert torch.equal(layer.eval()(x), x) and torch.equal(dropout(x, 0.0), x)
+    assert torch.equal(Dropout(1.0)(x), torch.zeros_like(x))
+    assert Dropout(0.3).state_dict() == {}  # model files of nn.Dropout networks load unchanged
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        dropout(x, 1.5)
+
+
+def test_attention_dropout_path_matches_the_fused_kernel_without_dropout():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 9, 8) for _ in range(3))
+    att = FullAttention(dropout=1e-9).train()  # the explicit CPU path, a dropout that drops nothing
+    ref = torch.nn.functional.scaled_dot_product_attention
+    for causal in (False, True):
+        torch.testing.assert_close(att(q, k, v, causal=causal), ref(q, k, v, is_causal=causal))

@@ -26,6 +26,7 @@ from einops import rearrange
 from torch import nn
 
 from .layers import FeedForward, TokenEmbedding
+from .layers.dropout import Dropout
 from .layers.ets import DampingLayer, FourierLayer, GrowthLayer, LevelLayer
 
 __all__ = ["ETSformer", "ETSComponents", "ETSEncoderLayer"]
@@ -51,8 +52,8 @@ class ETSEncoderLayer(nn.Module):
         self.ffn = FeedForward(d_model, d_ff, dropout=dropout, act=activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.season_dropout = nn.Dropout(dropout)
-        self.growth_dropout = nn.Dropout(dropout)
+        self.season_dropout = Dropout(dropout)
+        self.growth_dropout = Dropout(dropout)
 
     def forward(self, res: torch.Tensor, level: torch.Tensor):
         length = res.shape[1]
@@ -90,7 +91,7 @@ class ETSformer(nn.Module):
         self.n_outputs = n_outputs
         self.augment_sigma = augment_sigma
         self.embedding = TokenEmbedding(n_vars, d_model, causal=True)
-        self.embedding_dropout = nn.Dropout(dropout)
+        self.embedding_dropout = Dropout(dropout)
         self.layers = nn.ModuleList([
             ETSEncoderLayer(d_model, n_heads, n_vars, horizon, top_k, d_ff, dropout=dropout, activation=activation)
             for _ in range(e_layers)

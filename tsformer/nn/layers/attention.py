@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .dropout import dropout
+
 __all__ = ["FullAttention", "AttentionLayer"]
 
 
@@ -25,6 +27,14 @@ class FullAttention(nn.Module):
         self.scale = scale
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False) -> torch.Tensor:
+        if self.training and self.dropout > 0 and q.device.type == "cpu":
+            # torch's CPU kernels do attention dropout with a bernoulli mask on the materialized score
+            # matrix anyway; materializing it here lets the cheaper mask of layers.dropout do it
+            scores = (q @ k.transpose(-2, -1)) * (self.scale if self.scale is not None else q.shape[-1] ** -0.5)
+            if causal:
+                future = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).triu(1)
+                scores = scores.masked_fill(future, float("-inf"))
+            return dropout(torch.softmax(scores, dim=-1), self.dropout) @ v
         return F.scaled_dot_product_attention(
             q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=causal, scale=self.scale
         )

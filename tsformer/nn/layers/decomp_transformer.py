@@ -17,6 +17,7 @@ from torch import nn
 
 from .attention import AttentionLayer
 from .decomposition import SeriesDecomposition
+from .dropout import Dropout
 from .transformer import activation
 
 __all__ = ["SeasonalLayerNorm", "DecompEncoderLayer", "DecompEncoder", "DecompDecoderLayer", "DecompDecoder"]
@@ -39,8 +40,8 @@ class _PointwiseFFN(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, *, dropout: float, act: str):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d_model, d_ff, bias=False), activation(act), nn.Dropout(dropout),
-                                 nn.Linear(d_ff, d_model, bias=False), nn.Dropout(dropout))
+        self.net = nn.Sequential(nn.Linear(d_model, d_ff, bias=False), activation(act), Dropout(dropout),
+                                 nn.Linear(d_ff, d_model, bias=False), Dropout(dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -60,7 +61,7 @@ class DecompEncoderLayer(nn.Module):
         self.ffn = _PointwiseFFN(d_model, d_ff, dropout=dropout, act=act)
         self.decomp1 = SeriesDecomposition(moving_avg)
         self.decomp2 = SeriesDecomposition(moving_avg)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, _ = self.decomp1(x + self.dropout(self.attention(x, x, x)))
@@ -100,7 +101,7 @@ class DecompDecoderLayer(nn.Module):
         self.decomp1 = SeriesDecomposition(moving_avg)
         self.decomp2 = SeriesDecomposition(moving_avg)
         self.decomp3 = SeriesDecomposition(moving_avg)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.trend_projection = nn.Conv1d(d_model, c_out, kernel_size=3, padding=1, padding_mode="circular",
                                           bias=False)
 

@@ -8,6 +8,8 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from .dropout import Dropout
+
 __all__ = ["PositionalEmbedding", "TokenEmbedding", "TimeFeatureEmbedding", "DataEmbedding", "InvertedEmbedding"]
 
 
@@ -64,7 +66,7 @@ class DataEmbedding(nn.Module):
         self.value = TokenEmbedding(c_in, d_model)
         self.position = PositionalEmbedding(d_model) if positional else None
         self.time = TimeFeatureEmbedding(n_marks, d_model) if n_marks else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
         out = self.value(x)
@@ -88,7 +90,7 @@ class InvertedEmbedding(nn.Module):
         super().__init__()
         self.proj = nn.Linear(lookback, d_model)
         self.mark_proj = nn.Linear(lookback + horizon, d_model) if horizon else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
                 y_mark: torch.Tensor | None = None) -> torch.Tensor:

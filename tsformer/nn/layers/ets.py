@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import nn
 
+from .dropout import Dropout
+
 __all__ = ["causal_fft_conv", "ExponentialSmoothing", "GrowthLayer", "FourierLayer", "LevelLayer", "DampingLayer"]
 
 
@@ -49,8 +51,8 @@ class ExponentialSmoothing(nn.Module):
         super().__init__()
         self.alpha_logit = nn.Parameter(torch.randn(n_heads))
         self.v0 = nn.Parameter(torch.randn(n_heads, d_head))
-        self.dropout = nn.Dropout(dropout)
-        self.aux_dropout = nn.Dropout(dropout) if aux else None
+        self.dropout = Dropout(dropout)
+        self.aux_dropout = Dropout(dropout) if aux else None
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -157,7 +159,7 @@ class DampingLayer(nn.Module):
         self.horizon = horizon
         self.n_heads = n_heads
         self.phi_logit = nn.Parameter(torch.randn(n_heads))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     @property
     def phi(self) -> torch.Tensor:

@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .dropout import Dropout
+
 __all__ = ["ProbSparseAttention", "DistillingLayer", "sparsity_measure", "n_active_queries", "n_sampled_keys"]
 
 _EVAL_SEED = 2021
@@ -99,7 +101,7 @@ class ProbSparseAttention(nn.Module):
         self.scale = scale
         self.n_top = n_top
         self.n_sample = n_sample
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def _sizes(self, L_q: int, L_k: int) -> tuple[int, int]:
         u = n_active_queries(self.factor, L_q) if self.n_top is None else max(1, min(self.n_top, L_q))

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .dropout import Dropout
 from .transformer import activation
 
 __all__ = [
@@ -104,7 +105,7 @@ class GatedFeedForward(nn.Module):
         self.proj_up = nn.Linear(d, 2 * self.inner, bias=False)
         self.proj_down = nn.Linear(self.inner, d, bias=False)
         self.act = activation(act)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         _small_init_(self.proj_up.weight, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,7 +182,7 @@ class SLSTMLayer(nn.Module):
             ratio = block_index / (n_blocks - 1) if n_blocks > 1 else 0.0
             pos = torch.arange(dh) / max(dh - 1, 1)
             self.bias[1] = (5.0 - 12.0 * pos ** (0.3 + 1.3 * ratio)).repeat(n_heads)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm = nn.GroupNorm(n_heads, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -273,7 +274,7 @@ class MLSTMLayer(nn.Module):
         self.norm = nn.GroupNorm(n_heads, inner)
         self.skip = nn.Parameter(torch.ones(inner))
         self.proj_down = nn.Linear(inner, d, bias=False)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         _small_init_(self.proj_up.weight, d)
         nn.init.normal_(self.proj_down.weight, std=2 / n_blocks / math.sqrt(d))
         with torch.no_grad():  # gates start input-independent: forget gates open (bias 3..6), input gates ~0
