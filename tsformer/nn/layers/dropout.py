@@ -12,6 +12,8 @@ kernel is fast) and for in-place dropout it is ``torch.nn.functional.dropout``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,9 +30,7 @@ def dropout_mask(shape: torch.Size | tuple[int, ...], p: float, device=None) -> 
     uniform int16 draws ``d``, four per 64 random bits, and ``clamp(d, t - 1, t) - (t - 1)`` with ``t`` the
     ``p'`` quantile of the int16 range is 0 below ``t`` and 1 from ``t`` on.
     """
-    n = 1
-    for s in shape:
-        n *= int(s)
+    n = math.prod(shape)
     level = min(round(p * _LEVELS), _LEVELS - 1)
     if level == 0:
         return torch.ones(shape, dtype=torch.int8, device=device), 0.0
