@@ -206,3 +206,10 @@ def test_plots_are_valid_images_of_the_expected_size(synthetic, tmp_path):
     g = tiny("itransformer", lookback=24, horizon=6, val_size=24).fit(long)
     tsformer.plot_forecast(long, g.predict(level=[80])).savefig(tmp_path / "long.png", dpi=100)
     assert png_size(tmp_path / "long.png")[0] == 900
+
+
+@pytest.mark.parametrize("schedule, factors", [("halve", [1, 1, 0.5, 0.25]), ("constant", [1, 1, 1, 1])])
+def test_learning_rate_schedule_per_epoch(synthetic, schedule, factors):
+    # "halve" is the reference code's lradj="type1": the first two epochs at the full rate, then halved
+    est = tiny("itransformer", max_epochs=4, patience=None, learning_rate=1e-3, lr_schedule=schedule).fit(synthetic)
+    assert [row["lr"] for row in est.history_] == pytest.approx([1e-3 * f for f in factors])

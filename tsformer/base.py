@@ -72,7 +72,8 @@ COMMON_PARAMS_DOC = """
         window_step: rows between the starts of consecutive training (and validation) windows; 1 uses every
             window, a larger stride makes an epoch on a long series proportionally shorter.
         batch_size, max_epochs, patience: training loop; patience is for early stopping on val_loss.
-        learning_rate, lr_schedule: AdamW learning rate; "halve" (x0.5 per epoch), "cosine" or "constant".
+        learning_rate, lr_schedule: AdamW learning rate; "halve" (the reference code's schedule: two
+            epochs at learning_rate, then x0.5 every epoch), "cosine" or "constant".
         loss: "mse", "mae", "huber" or "quantile" (a quantile head; intervals from its quantiles).
         quantiles: levels of the quantile loss (default 0.025, 0.1, 0.5, 0.9, 0.975; 0.5 is always added).
         gradient_clip_val: clip gradient norm (None: off).

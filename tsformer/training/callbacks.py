@@ -40,18 +40,22 @@ class BestWeights(L.Callback):
 
 
 class LossHistory(L.Callback):
-    """Record ``train_loss`` / ``val_loss`` and the wall time of every epoch in ``self.epochs``."""
+    """Record ``train_loss`` / ``val_loss``, the learning rate and the wall time of every epoch in ``self.epochs``."""
 
     def __init__(self):
         self.epochs: list[dict] = []
         self._start = 0.0
+        self._lr: float | None = None
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._start = time.perf_counter()
+        self._lr = float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else None
 
     def on_train_epoch_end(self, trainer, pl_module):
         metrics = trainer.callback_metrics
         row = {"epoch": trainer.current_epoch + 1, "seconds": time.perf_counter() - self._start}
+        if self._lr is not None:
+            row["lr"] = self._lr
         for name in ("train_loss", "val_loss"):
             if name in metrics:
                 row[name] = float(metrics[name])

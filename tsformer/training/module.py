@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ForecastingModule", "LOSSES", "LR_SCHEDULES", "pinball_loss", "sort_quantiles"]
+__all__ = ["ForecastingModule", "LOSSES", "LR_SCHEDULES", "halving_factor", "pinball_loss", "sort_quantiles"]
 
 
 def pinball_loss(y_hat: torch.Tensor, y: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
@@ -39,6 +39,17 @@ LOSSES = {
 LR_SCHEDULES = ("halve", "cosine", "constant")
 
 
+def halving_factor(epoch: int) -> float:
+    """The ``"halve"`` schedule's factor for the 0-based ``epoch``: 1, 1, 0.5, 0.25, ...
+
+    Informer's, Autoformer's and Time-Series-Library's training loops call
+    ``adjust_learning_rate(optimizer, epoch + 1)`` after each epoch, which sets
+    ``lr * 0.5 ** ((epoch + 1) - 1)``: the second epoch still runs at the full rate, and halving starts
+    with the third.
+    """
+    return 0.5 ** max(epoch - 1, 0)
+
+
 class ForecastingModule(L.LightningModule):
     """Train any network ``net(x, x_mark, y_mark) -> (B, H, C)`` on batches from a ``WindowDataset``.
 
@@ -53,7 +64,9 @@ class ForecastingModule(L.LightningModule):
             ``(B, H, C, Q)``, one value per level in ``quantiles``, sorted so they never cross).
         quantiles: the levels of the quantile loss, ascending.
         learning_rate, weight_decay: Adam(W) settings.
-        lr_schedule: ``"halve"`` (x0.5 after every epoch, the reference implementations' ``type1``),
+        lr_schedule: ``"halve"`` (the reference implementations' ``lradj="type1"``: the rate of epoch ``k``,
+            counting from 1, is ``learning_rate * 0.5 ** max(k - 2, 0)``, so the first two epochs train at
+            the full rate and every later one at half the one before; see :func:`halving_factor`),
             ``"cosine"`` (to zero over ``max_epochs``) or ``"constant"``.
     """
 
@@ -98,7 +111,7 @@ class ForecastingModule(L.LightningModule):
     def configure_optimizers(self):
         opt = _adamw(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         if self.lr_schedule == "halve":
-            sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, halving_factor)
         elif self.lr_schedule == "cosine":
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(self.trainer.max_epochs or 1), 1))
         else:
