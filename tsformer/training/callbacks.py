@@ -49,6 +49,7 @@ class LossHistory(L.Callback):
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._start = time.perf_counter()
+        # read here: by on_train_epoch_end an epoch-interval scheduler has already set the next epoch's rate
         self._lr = float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else None
 
     def on_train_epoch_end(self, trainer, pl_module):
