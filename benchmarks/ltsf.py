@@ -119,6 +119,7 @@ def main(argv=None) -> dict:
         "mse": round(metrics["mse"], 4), "mae": round(metrics["mae"], 4), "test_windows": metrics["n_windows"],
         "epochs": len(epochs), "best_epoch": 1 + min(range(len(epochs)), key=lambda i: epochs[i].get("val_loss", 1e9)),
         "s_per_epoch": round(sum(e["seconds"] for e in epochs) / max(len(epochs), 1), 1),
+        "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in e.items()} for e in epochs],
         "fit_s": round(fit_s, 1), "eval_s": round(eval_s, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
         "params": {k: v for k, v in est.get_params().items() if k in params},
