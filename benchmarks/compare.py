@@ -17,7 +17,9 @@ sides are timed over the whole fit (training steps and the validation passes), n
 
 The peer runs with ``--peer-python`` (neuralforecast is the optional ``bench`` extra; it installs its own
 Lightning, so a separate virtual environment with the CPU build of torch installed first is simplest).
-Results append to benchmarks/results.jsonl (``"benchmark": "compare"``).
+With ``--compile`` each round also runs tsformer with ``compile=True`` (``torch.compile``), reported as a
+row of its own; ``later epochs`` is the mean time of the epochs after the first, which pays for the
+compilation.  Results append to benchmarks/results.jsonl (``"benchmark": "compare"``).
 """
 
 from __future__ import annotations
@@ -52,16 +54,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_ours(model: str, epochs: int, horizon: int, threads: int | None) -> dict:
+def run_ours(model: str, epochs: int, horizon: int, threads: int | None, compile: bool = False) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as tmp:
         cmd = [sys.executable, str(HERE / "ltsf.py"), "--model", model, "--horizon", str(horizon),
                "--max-epochs", str(epochs), "--results", tmp.name]
         if threads:
             cmd += ["--threads", str(threads)]
+        if compile:
+            cmd += ["--compile"]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         r = json.loads(Path(tmp.name).read_text().splitlines()[-1])
-    return {"s_per_epoch": r["s_per_epoch"], "peak_rss_mb": r["peak_rss_mb"], "mse": r["mse"], "mae": r["mae"],
-            "epochs": r["epochs"]}
+    return {"s_per_epoch": r["s_per_epoch"], "s_per_later_epoch": r["s_per_later_epoch"],
+            "peak_rss_mb": r["peak_rss_mb"], "mse": r["mse"], "mae": r["mae"], "epochs": r["epochs"],
+            "compile": compile}
 
 
 def run_peer(python: str, model: str, epochs: int, horizon: int, threads: int | None, config: dict) -> dict:
@@ -134,6 +139,8 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--peer-python", default=os.environ.get("TSFORMER_PEER_PYTHON"),
                    help="python of an environment with neuralforecast installed")
+    p.add_argument("--compile", action="store_true",
+                   help="also run tsformer with compile=True (torch.compile) in each round, reported as its own row")
     p.add_argument("--rounds", type=int, default=1, help="alternations per model (timings are the mean)")
     p.add_argument("--results", default=str(HERE / "results.jsonl"))
     p.add_argument("--peer-worker", help=argparse.SUPPRESS)
@@ -147,24 +154,34 @@ def main(argv=None) -> None:
     sys.path.insert(0, str(HERE))
     from ltsf import CONFIGS, git_commit, machine
 
-    print(f"| model | ours s/epoch | theirs s/epoch | ratio | ours MB | theirs MB | ratio | ours MSE | theirs MSE |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | ours s/epoch | later epochs | theirs s/epoch | ratio | ours MB | theirs MB | ratio | ours MSE | "
+          "theirs MSE |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    variants = [False, True] if args.compile else [False]
+    mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
     for model in args.models.split(","):
-        ours, theirs = [], []
-        for _ in range(args.rounds):
-            ours.append(run_ours(model, args.epochs, args.horizon, args.threads))
+        ours, theirs = {v: [] for v in variants}, []
+        for _ in range(args.rounds):  # alternating: ours (eager, then compiled), theirs
+            for v in variants:
+                ours[v].append(run_ours(model, args.epochs, args.horizon, args.threads, compile=v))
             theirs.append(run_peer(args.peer_python, model, args.epochs, args.horizon, args.threads, CONFIGS[model]))
-        mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
-        row = {"benchmark": "compare", "model": model, "epochs": args.epochs, "horizon": args.horizon,
-               "ours": ours, "theirs": theirs,
-               "time_ratio": round(mean(ours, "s_per_epoch") / mean(theirs, "s_per_epoch"), 3),
-               "memory_ratio": round(mean(ours, "peak_rss_mb") / mean(theirs, "peak_rss_mb"), 3),
-               "machine": machine(), "commit": git_commit(), "date": time.strftime("%Y-%m-%d")}
-        print(f"| {model} | {mean(ours, 's_per_epoch'):.1f} | {mean(theirs, 's_per_epoch'):.1f} | "
-              f"{row['time_ratio']:.2f} | {mean(ours, 'peak_rss_mb'):.0f} | {mean(theirs, 'peak_rss_mb'):.0f} | "
-              f"{row['memory_ratio']:.2f} | {mean(ours, 'mse'):.4f} | {mean(theirs, 'mse'):.4f} |", flush=True)
-        with open(args.results, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        for v in variants:
+            mine = ours[v]
+            later = [r["s_per_later_epoch"] for r in mine if r["s_per_later_epoch"] is not None]
+            row = {"benchmark": "compare", "model": model, "epochs": args.epochs, "horizon": args.horizon,
+                   "compile": v, "ours": mine, "theirs": theirs,
+                   "time_ratio": round(mean(mine, "s_per_epoch") / mean(theirs, "s_per_epoch"), 3),
+                   "later_epoch_time_ratio": (round(sum(later) / len(later) / mean(theirs, "s_per_epoch"), 3)
+                                              if later else None),
+                   "memory_ratio": round(mean(mine, "peak_rss_mb") / mean(theirs, "peak_rss_mb"), 3),
+                   "machine": machine(), "commit": git_commit(), "date": time.strftime("%Y-%m-%d")}
+            later_s = f"{sum(later) / len(later):.1f}" if later else "-"
+            print(f"| {model}{' (compile)' if v else ''} | {mean(mine, 's_per_epoch'):.1f} | {later_s} | "
+                  f"{mean(theirs, 's_per_epoch'):.1f} | {row['time_ratio']:.2f} | {mean(mine, 'peak_rss_mb'):.0f} | "
+                  f"{mean(theirs, 'peak_rss_mb'):.0f} | {row['memory_ratio']:.2f} | {mean(mine, 'mse'):.4f} | "
+                  f"{mean(theirs, 'mse'):.4f} |", flush=True)
+            with open(args.results, "a") as f:
+                f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

@@ -90,6 +90,7 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=2021)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--precision", default="32-true", help="Lightning precision: 32-true (default) or bf16-mixed")
+    p.add_argument("--compile", action="store_true", help="train through torch.compile (compile=True)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="override a model parameter")
     p.add_argument("--results", default=str(Path(__file__).with_name("results.jsonl")))
     p.add_argument("--verbose", action="store_true", help="print a line per epoch")
@@ -103,7 +104,7 @@ def main(argv=None) -> dict:
     params.update({k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.param)})
     cls = registry.get_estimator(args.model)
     est = cls(lookback=args.lookback, horizon=args.horizon, val_size=n_val, random_state=args.seed,
-              precision=args.precision, accelerator="cpu" if not torch.cuda.is_available() else "auto",
+              precision=args.precision, compile=args.compile, accelerator="cpu" if not torch.cuda.is_available() else "auto",
               verbose=args.verbose, **params)
 
     t0 = time.perf_counter()
@@ -115,10 +116,13 @@ def main(argv=None) -> dict:
     epochs = est.history_
     result = {
         "model": args.model, "dataset": args.dataset, "lookback": args.lookback, "horizon": args.horizon,
-        "precision": args.precision,
+        "precision": args.precision, "compile": args.compile,
         "mse": round(metrics["mse"], 4), "mae": round(metrics["mae"], 4), "test_windows": metrics["n_windows"],
         "epochs": len(epochs), "best_epoch": 1 + min(range(len(epochs)), key=lambda i: epochs[i].get("val_loss", 1e9)),
         "s_per_epoch": round(sum(e["seconds"] for e in epochs) / max(len(epochs), 1), 1),
+        # without the first epoch, which pays for torch.compile's compilation (and the first calls' warm-up)
+        "s_per_later_epoch": (round(sum(e["seconds"] for e in epochs[1:]) / (len(epochs) - 1), 1)
+                              if len(epochs) > 1 else None),
         "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in e.items()} for e in epochs],
         "fit_s": round(fit_s, 1), "eval_s": round(eval_s, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),

@@ -170,3 +170,13 @@ def test_forecast_with_every_other_model(csv, capsys):
         out = capsys.readouterr()
         assert code == 0, out.err
         assert "series_0" in out.out and len(out.out.strip().splitlines()) == 6 + 2
+
+
+def test_compile_flag_reaches_the_estimator(csv):
+    from tsformer import registry
+    from tsformer.cli import build_parser, estimator_params, read_input
+
+    cls = registry.get_estimator("itransformer")
+    for flags, expected in (([], False), (["--compile"], True)):
+        args = build_parser().parse_args(["forecast", str(csv), *FAST, *flags])
+        assert estimator_params(args, read_input(args.data, args), cls)["compile"] is expected

@@ -133,3 +133,9 @@ def test_attention_dropout_path_matches_the_fused_kernel_without_dropout():
     ref = torch.nn.functional.scaled_dot_product_attention
     for causal in (False, True):
         torch.testing.assert_close(att(q, k, v, causal=causal), ref(q, k, v, is_causal=causal))
+
+
+def test_dropout_traces_into_one_compiled_graph():
+    # inside torch.compile the mask is F.dropout's, which the generated kernels fuse (random_ cannot be traced)
+    explained = torch._dynamo.explain(Dropout(0.3).train())(torch.randn(8, 16))
+    assert explained.graph_count == 1 and explained.graph_break_count == 0

@@ -45,7 +45,7 @@ COMMON_PARAMS = dict(
     lookback=96, horizon=24, target=None, future_covariates=None, time_col=None, freq=None, fill=None,
     series_mode="auto", val_size=0.2, window_step=1, batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4,
     lr_schedule="halve", loss="mse", quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1,
-    precision="32-true", random_state=None, verbose=False, trainer_kwargs=None,
+    precision="32-true", compile=False, random_state=None, verbose=False, trainer_kwargs=None,
 )
 DEFAULT_QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
 _MAX_RESIDUAL_WINDOWS = 2000
@@ -78,6 +78,10 @@ COMMON_PARAMS_DOC = """
         quantiles: levels of the quantile loss (default 0.025, 0.1, 0.5, 0.9, 0.975; 0.5 is always added).
         gradient_clip_val: clip gradient norm (None: off).
         accelerator, devices, precision: passed to the Lightning Trainer ("auto" uses a GPU when present).
+        compile: train the network through torch.compile (True, or a dict of torch.compile's arguments such as
+            {"mode": "max-autotune"}) after a compilation of a minute or two at the start of the fit. Whether
+            the steps get faster depends on the model and machine (benchmarks/compile_step.py); predictions
+            and the saved model are the plain network. On a CPU it needs a C++ compiler.
         random_state: seed for weights, shuffling and dropout; same seed -> same forecasts.
         verbose: print a line per epoch (and a progress bar on a terminal).
         trainer_kwargs: extra Lightning Trainer arguments (e.g. strategy="ddp", num_nodes=2).
@@ -191,6 +195,9 @@ class BaseForecaster(BaseEstimator):
             raise ConfigError(f"series_mode={self.series_mode!r} is not supported; use one of {SERIES_MODES}")
         if self.trainer_kwargs is not None and not isinstance(self.trainer_kwargs, dict):
             raise ConfigError(f"trainer_kwargs must be a dict, got {type(self.trainer_kwargs).__name__}")
+        # None: what a model file stores for a compile dict it cannot hold (a callable backend); fits eagerly
+        if self.compile is not None and not isinstance(self.compile, (bool, dict)):
+            raise ConfigError(f"compile must be True, False or a dict of torch.compile arguments, got {self.compile!r}")
         if self.quantiles is not None:
             if self.loss != "quantile":
                 raise ConfigError("quantiles= is only used with loss='quantile'")
@@ -380,7 +387,8 @@ class BaseForecaster(BaseEstimator):
         quantiles = self._quantile_levels()
         network = self._network(n_vars=len(data.columns), n_marks=marks.shape[1])
         module = ForecastingModule(network, target_idx=loss_idx, loss=self.loss, quantiles=quantiles,
-                                   learning_rate=self.learning_rate, lr_schedule=self.lr_schedule)
+                                   learning_rate=self.learning_rate, lr_schedule=self.lr_schedule,
+                                   compile=self.compile)
         history = train_network(
             module, train_set, val_set, batch_size=self.batch_size, max_epochs=self.max_epochs,
             patience=self.patience, accelerator=self.accelerator, devices=self.devices, precision=self.precision,

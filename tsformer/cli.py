@@ -114,6 +114,9 @@ def _add_model_args(p: argparse.ArgumentParser, *, tuning: bool = False) -> None
     g.add_argument("--num-nodes", type=int, help="machines of a distributed fit (Lightning's num_nodes)")
     g.add_argument("--strategy", help="Lightning strategy for several devices or machines, e.g. ddp (default: auto)")
     g.add_argument("--precision", default="32-true", help="32-true, bf16-mixed, 16-mixed (default: 32-true)")
+    g.add_argument("--compile", action="store_true",
+                   help="train through torch.compile, after a compilation at the start; faster for some models "
+                        "(on a CPU it needs a C++ compiler)")
     g.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE",
                    help="any other estimator parameter, e.g. --param d_model=128 (repeatable); see `tsformer models -v`")
 
@@ -277,7 +280,7 @@ def estimator_params(args, df: pd.DataFrame, cls) -> dict:
                   batch_size=args.batch_size, val_size=args.val_size, window_step=args.window_step,
                   random_state=args.seed,
                   accelerator=args.accelerator, devices=_devices(args.devices), precision=args.precision,
-                  verbose=not args.quiet)
+                  compile=args.compile, verbose=not args.quiet)
     for key in ("learning_rate", "loss", "quantiles"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
+
 __all__ = ["ForecastingModule", "LOSSES", "LR_SCHEDULES", "halving_factor", "pinball_loss", "sort_quantiles"]
 
 
@@ -68,12 +70,24 @@ class ForecastingModule(L.LightningModule):
             counting from 1, is ``learning_rate * 0.5 ** max(k - 2, 0)``, so the first two epochs train at
             the full rate and every later one at half the one before; see :func:`halving_factor`),
             ``"cosine"`` (to zero over ``max_epochs``) or ``"constant"``.
+        compile: train through ``torch.compile(network)`` (``True``; a dict: ``torch.compile``'s arguments,
+            e.g. ``{"mode": "max-autotune"}``); ``False`` runs the network eagerly.  Only the training and
+            validation steps run compiled: ``network`` itself, its weights and what is saved are unchanged.
     """
 
     def __init__(self, network: nn.Module, *, target_idx=None, loss: str = "mse", quantiles=None,
-                 learning_rate: float = 1e-4, weight_decay: float = 0.0, lr_schedule: str = "halve"):
+                 learning_rate: float = 1e-4, weight_decay: float = 0.0, lr_schedule: str = "halve",
+                 compile: bool | dict = False):
         super().__init__()
         self.network = network
+        # kept out of the module tree (object.__setattr__), so the state dict has no second copy of the weights
+        options = compile if isinstance(compile, dict) else {}
+        try:
+            run = torch.compile(network, **options) if compile else network
+        except (TypeError, ValueError, RuntimeError) as exc:  # unknown arguments, mode or backend
+            raise ConfigError(f"compile={compile!r}: torch.compile rejected these arguments ({exc}); use compile=True "
+                              f"or a dict of torch.compile's own arguments, e.g. {{'mode': 'max-autotune'}}") from exc
+        object.__setattr__(self, "_run", run)
         self.loss_fn = LOSSES[loss]
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -84,7 +98,7 @@ class ForecastingModule(L.LightningModule):
         self.register_buffer("quantiles", q, persistent=False)
 
     def forward(self, x, x_mark=None, y_mark=None):
-        return self.network(x, x_mark, y_mark)
+        return self._run(x, x_mark, y_mark)
 
     def _loss(self, batch) -> torch.Tensor:
         y_hat = self(batch["x"], batch["x_mark"], batch["y_mark"])  # (B, H, C) or (B, H, C, Q)

@@ -119,6 +119,11 @@ def _accelerator_device(trainer: L.Trainer):
     return device if device.type in ("cuda", "mps") else None
 
 
+def _is_compile_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is torch.compile's backend failing to build code (e.g. no C++ compiler on a CPU)."""
+    return type(exc).__name__ == "BackendCompilerFailed" and type(exc).__module__.startswith("torch._dynamo")
+
+
 def train_network(module: L.LightningModule, train_set: Dataset, val_set: Dataset | None, *, batch_size: int = 32,
                   max_epochs: int = 10, patience: int | None = 3, accelerator: str = "auto", devices="auto",
                   precision="32-true", gradient_clip_val: float | None = None, verbose: bool = False,
@@ -152,6 +157,14 @@ def train_network(module: L.LightningModule, train_set: Dataset, val_set: Datase
             val_set = val_set.to(device) if validate else val_set
         train_loader = make_loader(train_set, batch_size=batch_size, shuffle=True, num_workers=num_workers)
         val_loader = make_loader(val_set, batch_size=batch_size, shuffle=False) if validate else None
-        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        try:
+            trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        except Exception as exc:
+            if not _is_compile_error(exc):
+                raise
+            raise ConfigError(f"compile= failed: torch.compile could not build this network here "
+                              f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}); on a CPU it needs "
+                              f"a working C++ compiler (g++ or clang++). Fit with compile=False (CLI: without "
+                              f"--compile) to train eagerly") from exc
     module.to("cpu")
     return history.epochs

@@ -7,7 +7,8 @@ with vectorized integer kernels only (:func:`dropout_mask`).  The drop probabili
 1/65,536 and the kept elements are scaled by exactly ``1 / (1 - p')``, ``p'`` the probability actually
 used, so the output's expectation is the input, as with ``torch.nn.Dropout``.  The mask comes from
 torch's default generator: ``torch.manual_seed`` makes it reproducible.  On other devices (CUDA's fused
-kernel is fast) and for in-place dropout it is ``torch.nn.functional.dropout``.
+kernel is fast), for in-place dropout and inside ``torch.compile`` (which generates its own fused mask)
+it is ``torch.nn.functional.dropout``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from torch import nn
 __all__ = ["Dropout", "dropout", "dropout_mask"]
 
 _LEVELS = 1 << 16
+# inside torch.compile F.dropout is used: its mask is fused into the generated kernels (random_ cannot be traced)
+_is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None) or (lambda: False)  # torch < 2.3
 
 
 def dropout_mask(shape: torch.Size | tuple[int, ...], p: float, device=None) -> tuple[torch.Tensor, float]:
@@ -63,7 +66,7 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if p == 1.0:
         return x * 0.0
-    if x.device.type != "cpu" or not x.is_floating_point():
+    if x.device.type != "cpu" or not x.is_floating_point() or _is_compiling():
         return F.dropout(x, p, True)
     keep, p_used = dropout_mask(x.shape, p, x.device)
     return _Mask.apply(x, keep, 1.0 / (1.0 - p_used))
