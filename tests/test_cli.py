@@ -13,8 +13,26 @@ from tsformer.datasets import make_synthetic
 
 
 def run(*args, cwd=None):
+    """``python -m tsformer ARGS`` in a new process (about 10 s of imports each on the CI machine)."""
     return subprocess.run([sys.executable, "-m", "tsformer", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=300)
+
+
+def run_here(capsys, *args):
+    """The same command through ``tsformer.cli.main`` in this process: its exit code, stdout and stderr.
+
+    For the error paths and flags, where a new process would only repeat the imports; the commands that
+    must work from a real shell (forecast, fit then predict in separate processes, help) use ``run``.
+    """
+    from tsformer.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse's usage errors and --help
+        code = exc.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
 FAST = ["--lookback", "24", "--horizon", "6", "--max-epochs", "1", "--val-size", "24", "--accelerator", "cpu",
@@ -41,12 +59,12 @@ def test_forecast_prints_a_table_and_writes_files(csv, tmp_path):
     assert list(fc.columns) == ["date", "series_1"] and len(fc) == 6 and model.stat().st_size > 0
 
 
-def test_existing_output_is_not_overwritten_without_force(csv, tmp_path):
+def test_existing_output_is_not_overwritten_without_force(csv, tmp_path, capsys):
     out = tmp_path / "fc.csv"
     out.write_text("precious")
-    r = run("forecast", csv, *FAST, "--output", out, "--quiet")
+    r = run_here(capsys, "forecast", csv, *FAST, "--output", out, "--quiet")
     assert r.returncode == 1 and "--force" in r.stderr and out.read_text() == "precious"
-    assert run("forecast", csv, *FAST, "--output", out, "--quiet", "--force").returncode == 0
+    assert run_here(capsys, "forecast", csv, *FAST, "--output", out, "--quiet", "--force").returncode == 0
     assert out.read_text() != "precious"
 
 
@@ -59,32 +77,32 @@ def test_existing_output_is_not_overwritten_without_force(csv, tmp_path):
     ("date,a\n2020-01-01,1\n2020-01-02,2\n2020-01-03,3\n", ["--target", "zz"], "unknown target"),
     ("date,a\n2020-01-01,1\n2020-01-02,2\n2020-01-03,3\n", [], "need at least"),
 ])
-def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, content, args, message):
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, capsys, content, args, message):
     bad = tmp_path / "bad.csv"
     bad.write_text(content)
-    r = run("forecast", bad, *FAST, *args, "--quiet")
+    r = run_here(capsys, "forecast", bad, *FAST, *args, "--quiet")
     assert r.returncode == 1
     assert message in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_usage_errors(csv):
-    r = run("forecast", csv, "--no-such-flag")
+def test_usage_errors(csv, capsys):
+    r = run_here(capsys, "forecast", csv, "--no-such-flag")
     assert r.returncode == 2 and "unrecognized arguments: --no-such-flag" in r.stderr
-    r = run("forecast", csv, "--model", "nosuch", "--quiet")
+    r = run_here(capsys, "forecast", csv, "--model", "nosuch", "--quiet")
     assert r.returncode == 1 and "unknown model 'nosuch'" in r.stderr
-    r = run("forecast", csv, "--param", "bogus=1", "--quiet")
+    r = run_here(capsys, "forecast", csv, "--param", "bogus=1", "--quiet")
     assert r.returncode == 1 and "unknown parameter 'bogus'" in r.stderr
-    assert run("forecast", "missing.csv", "--quiet").returncode == 1
+    assert run_here(capsys, "forecast", "missing.csv", "--quiet").returncode == 1
 
 
-def test_models_datasets_and_help():
-    r = run("models")
-    assert r.returncode == 0 and "itransformer" in r.stdout
-    assert "ETTh1" in run("datasets").stdout
-    r = run("--help")
+def test_models_datasets_and_help(capsys):
+    r = run("--help")  # the entry point itself, in a new process
     assert r.returncode == 0 and "forecast" in r.stdout and "models" in r.stdout
-    r = run("forecast", "--help")
+    r = run_here(capsys, "models")
+    assert r.returncode == 0 and "itransformer" in r.stdout
+    assert "ETTh1" in run_here(capsys, "datasets").stdout
+    r = run_here(capsys, "forecast", "--help")
     for flag in ("--model", "--horizon", "--lookback", "--time-col", "--target", "--max-epochs", "--output",
                  "--save-model", "--quiet", "--force", "--param"):
         assert flag in r.stdout
@@ -115,29 +133,29 @@ def test_fit_then_predict_in_separate_processes_reproduces_forecast(csv, tmp_pat
     assert r.returncode == 1 and "already exists" in r.stderr
 
 
-def test_parquet_in_parquet_out(tmp_path):
+def test_parquet_in_parquet_out(tmp_path, capsys):
     data, out = tmp_path / "d.parquet", tmp_path / "fc.parquet"
     make_synthetic(n_steps=300, n_series=2, seed=0).to_parquet(data)
-    r = run("forecast", data, *FAST, "--quiet", "--output", out, "--level", "80")
+    r = run_here(capsys, "forecast", data, *FAST, "--quiet", "--output", out, "--level", "80")
     assert r.returncode == 0, r.stderr
     fc = pd.read_parquet(out)
     assert list(fc.columns) == ["date", "series_0", "series_0-lo-80", "series_0-hi-80", "series_1", "series_1-lo-80",
                                 "series_1-hi-80"] and len(fc) == 6
 
 
-def test_long_file_keeps_its_names_and_missing_id_column_is_clear(tmp_path):
+def test_long_file_keeps_its_names_and_missing_id_column_is_clear(tmp_path, capsys):
     parts = [make_synthetic(n, 1, seed=i, start=s).reset_index().set_axis(["when", "sales"], axis=1).assign(store=f"s{i}")
              for i, (n, s) in enumerate([(200, "2020-01-01"), (260, "2020-01-03")])]
     data, out = tmp_path / "long.csv", tmp_path / "fc.csv"
     pd.concat(parts).to_csv(data, index=False)
     names = ["--id-col", "store", "--time-col", "when", "--target-col", "sales"]
-    r = run("forecast", data, *FAST, *names, "--quiet", "--output", out)
+    r = run_here(capsys, "forecast", data, *FAST, *names, "--quiet", "--output", out)
     assert r.returncode == 0, r.stderr
     fc = pd.read_csv(out)
     assert list(fc.columns) == ["store", "when", "sales"] and fc.groupby("store").size().to_dict() == {"s0": 6, "s1": 6}
-    r = run("forecast", data, *FAST, "--id-col", "shop", "--quiet")
+    r = run_here(capsys, "forecast", data, *FAST, "--id-col", "shop", "--quiet")
     assert r.returncode == 1 and "--id-col 'shop' is not a column" in r.stderr and "Traceback" not in r.stderr
-    r = run("forecast", data, *FAST, "--id-col", "store", "--quiet")
+    r = run_here(capsys, "forecast", data, *FAST, "--id-col", "store", "--quiet")
     assert r.returncode == 1 and "--time-col" in r.stderr
 
 
