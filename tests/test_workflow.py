@@ -253,4 +253,7 @@ def test_compile_with_inductor_matches_eager(model_name, synthetic):
     params = {"dropout": 0.0} if "dropout" in registry.get_estimator(model_name)().get_params() else {}
     compiled = tiny(model_name, compile=True, **params).fit(synthetic)
     plain = tiny(model_name, **params).fit(synthetic)
-    np.testing.assert_allclose(compiled.predict().to_numpy(), plain.predict().to_numpy(), rtol=1e-3, atol=1e-3)
+    # Informer samples ProbSparse keys during training: compiled, the draws come from inductor's generator,
+    # so the two fits see different samples (measured: 0.2% apart after training)
+    rtol = 1e-2 if model_name == "informer" else 1e-3
+    np.testing.assert_allclose(compiled.predict().to_numpy(), plain.predict().to_numpy(), rtol=rtol, atol=1e-3)

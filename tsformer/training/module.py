@@ -70,8 +70,8 @@ class ForecastingModule(L.LightningModule):
             counting from 1, is ``learning_rate * 0.5 ** max(k - 2, 0)``, so the first two epochs train at
             the full rate and every later one at half the one before; see :func:`halving_factor`),
             ``"cosine"`` (to zero over ``max_epochs``) or ``"constant"``.
-        compile: train through ``torch.compile(network)`` (``True``; a dict: ``torch.compile``'s arguments,
-            e.g. ``{"mode": "max-autotune"}``); ``False`` runs the network eagerly.  Only the training and
+        compile: train through ``torch.compile(network, dynamic=False)`` (``True``; a dict: ``torch.compile``'s
+            arguments, e.g. ``{"mode": "max-autotune"}``); ``False`` runs the network eagerly.  Only the training and
             validation steps run compiled: ``network`` itself, its weights and what is saved are unchanged.
     """
 
@@ -81,7 +81,9 @@ class ForecastingModule(L.LightningModule):
         super().__init__()
         self.network = network
         # kept out of the module tree (object.__setattr__), so the state dict has no second copy of the weights
-        options = compile if isinstance(compile, dict) else {}
+        # static shapes by default: the last, smaller batch and validation get graphs of their own instead of
+        # one shape-generic graph (which inductor 2.13 fails to build for the Mamba scan)
+        options = {"dynamic": False, **(compile if isinstance(compile, dict) else {})}
         try:
             run = torch.compile(network, **options) if compile else network
         except (TypeError, ValueError, RuntimeError) as exc:  # unknown arguments, mode or backend

@@ -120,8 +120,8 @@ def _accelerator_device(trainer: L.Trainer):
 
 
 def _is_compile_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is torch.compile's backend failing to build code (e.g. no C++ compiler on a CPU)."""
-    return type(exc).__name__ == "BackendCompilerFailed" and type(exc).__module__.startswith("torch._dynamo")
+    """Whether ``exc`` is torch.compile failing to build code (no C++ compiler on a CPU, an inductor bug)."""
+    return type(exc).__module__.startswith(("torch._dynamo", "torch._inductor"))
 
 
 def train_network(module: L.LightningModule, train_set: Dataset, val_set: Dataset | None, *, batch_size: int = 32,
