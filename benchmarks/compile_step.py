@@ -14,7 +14,6 @@ compiles faster).  Prints a Markdown table and appends one JSON line per model t
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -24,8 +23,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from flops import network  # noqa: E402
-from ltsf import CONFIGS, git_commit, machine  # noqa: E402
+from flops import network, random_batch, step_arguments  # noqa: E402
+from ltsf import git_commit, machine  # noqa: E402
 
 
 def paired_step_times(net, batch, repeats: int) -> tuple[float, float, float]:
@@ -59,15 +58,7 @@ def paired_step_times(net, batch, repeats: int) -> tuple[float, float, float]:
 
 
 def main(argv=None) -> list[dict]:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default=",".join(CONFIGS))
-    p.add_argument("--horizon", type=int, default=96)
-    p.add_argument("--lookback", type=int, default=96)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--results", default=str(Path(__file__).with_name("results.jsonl")))
-    args = p.parse_args(argv)
+    args = step_arguments(__doc__.split("\n\n")[0], repeats=10).parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"{machine()}\n\n| model | eager ms / step | compiled ms / step | compiled / eager | compile s |\n"
@@ -77,8 +68,7 @@ def main(argv=None) -> list[dict]:
         torch.manual_seed(0)
         torch._dynamo.reset()
         net = network(model, args.horizon, args.lookback)
-        batch = (torch.randn(args.batch, args.lookback, 7), torch.rand(args.batch, args.lookback, 4) - 0.5,
-                 torch.rand(args.batch, args.horizon, 4) - 0.5, torch.randn(args.batch, args.horizon, 7))
+        batch = random_batch(args.batch, args.lookback, args.horizon)
         eager, comp, compile_s = paired_step_times(net, batch, args.repeats)
         row = {"benchmark": "compile_step", "model": model, "horizon": args.horizon, "batch": args.batch,
                "repeats": args.repeats, "eager_ms": round(1000 * eager, 1), "compiled_ms": round(1000 * comp, 1),

@@ -55,6 +55,25 @@ def network(model: str, horizon: int, lookback: int):
     return cls(lookback=lookback, horizon=horizon, **params)._build_network(n_vars=7, n_marks=4)
 
 
+def random_batch(batch: int, lookback: int, horizon: int):
+    """``(x, x_mark, y_mark, y)``: a random ETTh1-shaped batch (7 variates, 4 calendar features in [-0.5, 0.5))."""
+    return (torch.randn(batch, lookback, 7), torch.rand(batch, lookback, 4) - 0.5, torch.rand(batch, horizon, 4) - 0.5,
+            torch.randn(batch, horizon, 7))
+
+
+def step_arguments(description: str, *, repeats: int) -> argparse.ArgumentParser:
+    """The options every per-step benchmark here takes (models, sizes, repeats, threads, results file)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--models", default=",".join(CONFIGS))
+    p.add_argument("--horizon", type=int, default=96)
+    p.add_argument("--lookback", type=int, default=96)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=repeats)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--results", default=str(Path(__file__).with_name("results.jsonl")))
+    return p
+
+
 def step_time(net, batch, *, bf16: bool, repeats: int) -> float:
     x, x_mark, y_mark, y = batch
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4, fused=True)  # as the training module does
@@ -87,15 +106,7 @@ def count_flops(net, batch) -> int:
 
 
 def main(argv=None) -> list[dict]:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default=",".join(CONFIGS))
-    p.add_argument("--horizon", type=int, default=96)
-    p.add_argument("--lookback", type=int, default=96)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--results", default=str(Path(__file__).with_name("results.jsonl")))
-    args = p.parse_args(argv)
+    args = step_arguments(__doc__.split("\n\n")[0], repeats=5).parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     peak32, peak16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
@@ -106,8 +117,7 @@ def main(argv=None) -> list[dict]:
     for model in args.models.split(","):
         torch.manual_seed(0)
         net = network(model, args.horizon, args.lookback)
-        batch = (torch.randn(args.batch, args.lookback, 7), torch.rand(args.batch, args.lookback, 4) - 0.5,
-                 torch.rand(args.batch, args.horizon, 4) - 0.5, torch.randn(args.batch, args.horizon, 7))
+        batch = random_batch(args.batch, args.lookback, args.horizon)
         flops = count_flops(net, batch) * 1.0  # forward + backward
         t32 = step_time(net, batch, bf16=False, repeats=args.repeats)
         t16 = step_time(net, batch, bf16=True, repeats=args.repeats)

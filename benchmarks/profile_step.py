@@ -19,7 +19,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from flops import network  # noqa: E402
+from flops import network, random_batch  # noqa: E402
 from ltsf import CONFIGS, machine  # noqa: E402
 
 
@@ -39,8 +39,7 @@ def main(argv=None) -> None:
         torch.manual_seed(0)
         net = network(model, args.horizon, 96).train()
         opt = torch.optim.AdamW(net.parameters(), lr=1e-4, fused=True)  # as the training module does
-        x, x_mark = torch.randn(args.batch, 96, 7), torch.rand(args.batch, 96, 4) - 0.5
-        y_mark, y = torch.rand(args.batch, args.horizon, 4) - 0.5, torch.randn(args.batch, args.horizon, 7)
+        x, x_mark, y_mark, y = random_batch(args.batch, 96, args.horizon)
 
         def step():
             loss = torch.nn.functional.mse_loss(net(x, x_mark, y_mark), y)
