@@ -18,6 +18,28 @@ def run(*args, cwd=None):
                           cwd=cwd, timeout=300)
 
 
+# ``python -m tsformer ARGS``, then the heavy packages that process had imported, on a last stderr line
+_REPORTING = """
+import runpy, sys
+sys.argv = ["tsformer", *sys.argv[1:]]
+try:
+    runpy.run_module("tsformer", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code
+print("loaded:", *[m for m in ("torch", "lightning") if m in sys.modules], file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_reporting_imports(*args):
+    """``run(*args)`` and the set of {torch, lightning} the process imported."""
+    r = subprocess.run([sys.executable, "-c", _REPORTING, *map(str, args)], capture_output=True, text=True, timeout=300)
+    *rest, last = r.stderr.rstrip("\n").split("\n")
+    assert last.startswith("loaded:"), r.stderr
+    r.stderr = "\n".join(rest)
+    return r, set(last.split()[1:])
+
+
 def run_here(capsys, *args):
     """The same command through ``tsformer.cli.main`` in this process: its exit code, stdout and stderr.
 
@@ -97,8 +119,9 @@ def test_usage_errors(csv, capsys):
 
 
 def test_models_datasets_and_help(capsys):
-    r = run("--help")  # the entry point itself, in a new process
+    r, loaded = run_reporting_imports("--help")  # the entry point itself, in a new process
     assert r.returncode == 0 and "forecast" in r.stdout and "models" in r.stdout
+    assert not loaded, f"--help imported {loaded}: it should answer without torch or Lightning"
     r = run_here(capsys, "models")
     assert r.returncode == 0 and "itransformer" in r.stdout
     assert "ETTh1" in run_here(capsys, "datasets").stdout
@@ -114,8 +137,9 @@ def test_fit_then_predict_in_separate_processes_reproduces_forecast(csv, tmp_pat
     assert run("forecast", csv, *FAST, "--quiet", "--output", direct).returncode == 0
     r = run("fit", csv, *FAST, "--quiet", "--save-model", model)
     assert r.returncode == 0, r.stderr
-    r = run("predict", model, "--output", later, "--quiet")
+    r, loaded = run_reporting_imports("predict", model, "--output", later, "--quiet")
     assert r.returncode == 0, r.stderr
+    assert "lightning" not in loaded, "forecasting with a saved model needs no Lightning"
     pd.testing.assert_frame_equal(pd.read_csv(direct), pd.read_csv(later))
     # after a different history: the forecast starts after that history's last row
     history = tmp_path / "history.csv"

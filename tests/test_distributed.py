@@ -71,3 +71,19 @@ def test_cli_ddp_flags_write_the_model_once(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stderr.count("saved the model") == 1 and r.stderr.count("training itransformer") == 1, r.stderr
     assert model.exists()
+
+
+def test_rank_before_lightning_is_loaded_comes_from_the_launcher(monkeypatch):
+    """Without a fit (e.g. a saved model forecast under torchrun) the rank is read as Lightning reads it."""
+    from tsformer.training.rank import is_global_zero
+
+    monkeypatch.delitem(sys.modules, "lightning.fabric.utilities.rank_zero", raising=False)
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    assert is_global_zero()
+    monkeypatch.setenv("SLURM_PROCID", "3")
+    assert not is_global_zero()
+    monkeypatch.setenv("LOCAL_RANK", "0")  # LOCAL_RANK before SLURM_PROCID, as in Lightning
+    assert is_global_zero()
+    monkeypatch.setenv("RANK", "1")
+    assert not is_global_zero()

@@ -4,17 +4,42 @@
     >>> from tsformer.datasets import load_dataset
     >>> est = ITransformerForecaster(lookback=96, horizon=24).fit(load_dataset("ETTh1"))
     >>> est.predict()   # DataFrame indexed by the next 24 timestamps
+
+The names below are imported on first use (PEP 562): ``import tsformer`` and the command line's
+``--help`` load neither torch nor Lightning until a forecaster is asked for.
 """
 
-from ._version import __version__
-from .base import BacktestResult, load
-from .datasets import load_dataset, make_synthetic
-from .estimators import ITransformerForecaster
-from .estimators import ETSformerForecaster, MambaForecaster, XLSTMTimeForecaster
-from .estimators import AutoformerForecaster, InformerForecaster
-from .plotting import plot_backtest, plot_forecast
+from __future__ import annotations
 
-__all__ = ["__version__", "load", "load_dataset", "make_synthetic", "plot_forecast", "plot_backtest", "BacktestResult",
-           "ITransformerForecaster"]
-__all__ += ["ETSformerForecaster", "XLSTMTimeForecaster", "MambaForecaster"]
-__all__ += ["InformerForecaster", "AutoformerForecaster"]
+import importlib
+
+from ._version import __version__
+
+_WHERE = {
+    "load": "base",
+    "BacktestResult": "base",
+    "load_dataset": "datasets",
+    "make_synthetic": "datasets",
+    "plot_forecast": "plotting",
+    "plot_backtest": "plotting",
+    "ITransformerForecaster": "estimators",
+    "ETSformerForecaster": "estimators",
+    "XLSTMTimeForecaster": "estimators",
+    "MambaForecaster": "estimators",
+    "InformerForecaster": "estimators",
+    "AutoformerForecaster": "estimators",
+}
+
+__all__ = ["__version__", *_WHERE]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))

@@ -35,8 +35,8 @@ from .data.windowing import WindowDataset, segment_window_starts
 from .errors import ConfigError, DataError, ModelFileError, NotFittedError
 from .metrics import POINT_METRICS, coverage, mase
 from .modelfile import read_model_file, write_model_file
-from .training import (LOSSES, LR_SCHEDULES, ForecastingModule, FutureCovariateHead, is_global_zero, seed_everything,
-                       sort_quantiles, train_network)
+from . import training  # Lightning itself is imported on the first fit, not here
+from .training import LOSSES, LR_SCHEDULES, FutureCovariateHead, is_global_zero, sort_quantiles
 
 __all__ = ["BaseForecaster", "BacktestResult", "COMMON_PARAMS", "label_length", "load"]
 
@@ -383,13 +383,13 @@ class BaseForecaster(BaseEstimator):
         val_set = WindowDataset(series, L_, H, val_starts, marks=marks, target_idx=loss_idx) if len(val_starts) else None
 
         if self.random_state is not None:
-            seed_everything(self.random_state)
+            training.seed_everything(self.random_state)
         quantiles = self._quantile_levels()
         network = self._network(n_vars=len(data.columns), n_marks=marks.shape[1])
-        module = ForecastingModule(network, target_idx=loss_idx, loss=self.loss, quantiles=quantiles,
-                                   learning_rate=self.learning_rate, lr_schedule=self.lr_schedule,
-                                   compile=self.compile)
-        history = train_network(
+        module = training.ForecastingModule(network, target_idx=loss_idx, loss=self.loss, quantiles=quantiles,
+                                            learning_rate=self.learning_rate, lr_schedule=self.lr_schedule,
+                                            compile=self.compile)
+        history = training.train_network(
             module, train_set, val_set, batch_size=self.batch_size, max_epochs=self.max_epochs,
             patience=self.patience, accelerator=self.accelerator, devices=self.devices, precision=self.precision,
             gradient_clip_val=self.gradient_clip_val, verbose=self.verbose, trainer_kwargs=self.trainer_kwargs,

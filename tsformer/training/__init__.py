@@ -1,9 +1,41 @@
-"""Training: one LightningModule for every network, and the trainer factory."""
+"""Training: one LightningModule for every network, and the trainer factory.
 
-from .callbacks import EpochReport
-from .heads import FutureCovariateHead
-from .module import LOSSES, LR_SCHEDULES, ForecastingModule, pinball_loss, sort_quantiles
-from .trainer import is_global_zero, make_loader, make_trainer, quiet_lightning, seed_everything, train_network
+Names are imported on first use (PEP 562), so what needs no Lightning (the losses, the covariate head)
+never imports it: forecasting with a fitted model, or a ``tsformer --help``, starts in a fraction of the
+time a fit needs.
+"""
 
-__all__ = ["EpochReport", "FutureCovariateHead", "ForecastingModule", "pinball_loss", "sort_quantiles", "LOSSES", "LR_SCHEDULES", "make_loader",
-           "make_trainer", "quiet_lightning", "seed_everything", "train_network", "is_global_zero"]
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "EpochReport": "callbacks",
+    "FutureCovariateHead": "heads",
+    "ForecastingModule": "module",
+    "LOSSES": "losses",
+    "LR_SCHEDULES": "losses",
+    "halving_factor": "losses",
+    "pinball_loss": "losses",
+    "sort_quantiles": "losses",
+    "is_global_zero": "rank",
+    "make_loader": "trainer",
+    "make_trainer": "trainer",
+    "quiet_lightning": "trainer",
+    "seed_everything": "trainer",
+    "train_network": "trainer",
+}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from .losses import LOSSES, halving_factor, sort_quantiles
 
-__all__ = ["ForecastingModule", "LOSSES", "LR_SCHEDULES", "halving_factor", "pinball_loss", "sort_quantiles"]
-
-
-def pinball_loss(y_hat: torch.Tensor, y: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
-    """Mean quantile (pinball) loss: ``y_hat (..., Q)`` against ``y (...)`` for the ``Q`` levels in ``quantiles``."""
-    diff = y[..., None] - y_hat
-    return torch.maximum(quantiles * diff, (quantiles - 1) * diff).mean()
-
-
-def sort_quantiles(y_hat: torch.Tensor) -> torch.Tensor:
-    """Monotone rearrangement (Chernozhukov et al., 2010): sort the quantile axis so quantiles never cross."""
-    return torch.sort(y_hat, dim=-1).values
+__all__ = ["ForecastingModule"]
 
 
 def _adamw(params, **kwargs) -> torch.optim.Optimizer:
@@ -30,26 +19,6 @@ def _adamw(params, **kwargs) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):  # an older torch, or a device/dtype without the fused kernel
         return torch.optim.AdamW(params, **kwargs)
-
-
-LOSSES = {
-    "mse": F.mse_loss,
-    "mae": F.l1_loss,
-    "huber": F.huber_loss,
-    "quantile": pinball_loss,
-}
-LR_SCHEDULES = ("halve", "cosine", "constant")
-
-
-def halving_factor(epoch: int) -> float:
-    """The ``"halve"`` schedule's factor for the 0-based ``epoch``: 1, 1, 0.5, 0.25, ...
-
-    Informer's, Autoformer's and Time-Series-Library's training loops call
-    ``adjust_learning_rate(optimizer, epoch + 1)`` after each epoch, which sets
-    ``lr * 0.5 ** ((epoch + 1) - 1)``: the second epoch still runs at the full rate, and halving starts
-    with the third.
-    """
-    return 0.5 ** max(epoch - 1, 0)
 
 
 class ForecastingModule(L.LightningModule):

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import ConfigError
 from .callbacks import BestWeights, EpochSummary, LossHistory
 
-__all__ = ["make_trainer", "make_loader", "train_network", "quiet_lightning", "seed_everything", "is_global_zero"]
+__all__ = ["make_trainer", "make_loader", "train_network", "quiet_lightning", "seed_everything"]
 
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning")
 
@@ -49,17 +49,6 @@ def quiet_lightning():
     finally:
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
-
-
-def is_global_zero() -> bool:
-    """Whether this process is rank 0 of a distributed fit (always true without one).
-
-    Lightning's launchers (``strategy="ddp"``, ``torchrun``, SLURM) run the whole program once per
-    process; the results (a model file, a printed forecast) should come from rank 0 only.
-    """
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
-    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def seed_everything(seed: int) -> None:

@@ -39,7 +39,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .. import registry
 from ..errors import ConfigError, DataError, TuningError
-from ..training import EpochReport
+from .. import training  # Lightning is imported with the first trial, not here
 from .search import FixedParamsTrial, TrialSeededSampler, make_pruner, space_function
 from .storage import Heartbeat, describe_storage, fail_stale_trials, open_storage
 
@@ -207,7 +207,7 @@ class Tuner:
         if report is not None:  # a trial: quiet, and reports every epoch
             kw["verbose"] = False
             trainer_kwargs = dict(kw.get("trainer_kwargs") or {})
-            trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), EpochReport(report)]
+            trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), training.EpochReport(report)]
             kw["trainer_kwargs"] = trainer_kwargs
         return self.cls(**kw)
 

@@ -1,0 +1,43 @@
+"""Losses and learning-rate schedules: what an estimator validates its parameters against.
+
+Kept apart from the LightningModule so that checking ``loss=`` or ``lr_schedule=`` (and forecasting with a
+fitted model) never imports Lightning.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["LOSSES", "LR_SCHEDULES", "halving_factor", "pinball_loss", "sort_quantiles"]
+
+
+def pinball_loss(y_hat: torch.Tensor, y: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
+    """Mean quantile (pinball) loss: ``y_hat (..., Q)`` against ``y (...)`` for the ``Q`` levels in ``quantiles``."""
+    diff = y[..., None] - y_hat
+    return torch.maximum(quantiles * diff, (quantiles - 1) * diff).mean()
+
+
+def sort_quantiles(y_hat: torch.Tensor) -> torch.Tensor:
+    """Monotone rearrangement (Chernozhukov et al., 2010): sort the quantile axis so quantiles never cross."""
+    return torch.sort(y_hat, dim=-1).values
+
+
+LOSSES = {
+    "mse": F.mse_loss,
+    "mae": F.l1_loss,
+    "huber": F.huber_loss,
+    "quantile": pinball_loss,
+}
+LR_SCHEDULES = ("halve", "cosine", "constant")
+
+
+def halving_factor(epoch: int) -> float:
+    """The ``"halve"`` schedule's factor for the 0-based ``epoch``: 1, 1, 0.5, 0.25, ...
+
+    Informer's, Autoformer's and Time-Series-Library's training loops call
+    ``adjust_learning_rate(optimizer, epoch + 1)`` after each epoch, which sets
+    ``lr * 0.5 ** ((epoch + 1) - 1)``: the second epoch still runs at the full rate, and halving starts
+    with the third.
+    """
+    return 0.5 ** max(epoch - 1, 0)
