@@ -98,6 +98,19 @@ def test_causal_variant_never_looks_ahead():
         assert not torch.allclose(a[:, :, t:], b[:, :, t:])
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_the_measure_keeps_no_autograd_graph(causal):
+    """The query ranking reaches the output only as indices: its sampled scores are never saved for backward."""
+    q, k, v = (t.requires_grad_() for t in qkv(L=96))
+    attn = ProbSparseAttention(factor=2).train()
+    grads_on = []
+    measure = attn.measure
+    attn.measure = lambda *a, **kw: grads_on.append(torch.is_grad_enabled()) or measure(*a, **kw)
+    attn(q, k, v, causal=causal).sum().backward()
+    assert grads_on == [False]
+    assert q.grad is not None and k.grad is not None and v.grad is not None
+
+
 def test_causal_lazy_queries_take_the_cumulative_sum_of_v():
     q, k, v = qkv(L=64)
     attn = ProbSparseAttention(n_top=3, n_sample=64).eval()
