@@ -111,6 +111,17 @@ def test_the_measure_keeps_no_autograd_graph(causal):
     assert q.grad is not None and k.grad is not None and v.grad is not None
 
 
+def test_causal_row_rounding_changes_no_output(monkeypatch):
+    """The causal variant computes a multiple of 8 query rows (fewer tensor sizes); the extra rows are lazy ones."""
+    import tsformer.nn.layers.probsparse as probsparse
+
+    q, k, v = qkv(L=64)
+    attn = ProbSparseAttention(factor=2).eval()
+    rounded = attn(q, k, v, causal=True)
+    monkeypatch.setattr(probsparse, "_ROW_MULTIPLE", 1)
+    torch.testing.assert_close(attn(q, k, v, causal=True), rounded, rtol=0, atol=1e-6)
+
+
 def test_causal_lazy_queries_take_the_cumulative_sum_of_v():
     q, k, v = qkv(L=64)
     attn = ProbSparseAttention(n_top=3, n_sample=64).eval()

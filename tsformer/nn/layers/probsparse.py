@@ -37,6 +37,7 @@ __all__ = ["ProbSparseAttention", "DistillingLayer", "sparsity_measure", "n_acti
 _EVAL_SEED = 2021
 _DENSE_RATIO = 8  # score every pair when L_K <= this x U (see ProbSparseAttention.measure)
 _GATHER_ELEMENTS = 1 << 22  # at most this many gathered key elements at once (16 MB in float32)
+_ROW_MULTIPLE = 8  # the causal variant computes a multiple of this many query rows (see ProbSparseAttention.forward)
 
 
 def n_active_queries(factor: float, length: int) -> int:
@@ -159,7 +160,10 @@ class ProbSparseAttention(nn.Module):
         out = v.cumsum(dim=-2) if causal else v.mean(dim=-2, keepdim=True).expand(B, H, L_q, v.shape[-1])
         if causal:
             active = _running_top_u(m, u)
-            n = int(active.sum(-1).max())
+            # rounded up to a multiple of 8: the count varies from batch to batch (51-58 of 144 in an ETTh1
+            # Informer), and tensors of ever-new sizes fragment the CPU heap step after step (rising RSS);
+            # a few sizes are reused
+            n = min(L_q, -(-int(active.sum(-1).max()) // _ROW_MULTIPLE) * _ROW_MULTIPLE)
             # the (up to n) active positions of each row, in order; padding rows are inactive ones
             top = (active.float() * 2 - torch.arange(L_q, device=q.device) / L_q).topk(n, dim=-1).indices
             keep = active.gather(-1, top)  # (B, H, n)
