@@ -131,16 +131,16 @@ def test_every_estimator_takes_the_common_parameters(model_name):
 
 
 def test_window_step_strides_the_training_windows(synthetic, monkeypatch):
-    import tsformer.base
+    import tsformer.training
 
     sizes = []
-    real = tsformer.base.train_network
+    real = tsformer.training.train_network
 
     def spy(module, train_set, val_set, **kwargs):
         sizes.append((len(train_set), len(val_set)))
         return real(module, train_set, val_set, **kwargs)
 
-    monkeypatch.setattr(tsformer.base, "train_network", spy)
+    monkeypatch.setattr(tsformer.training, "train_network", spy)  # what fit calls
     tiny("itransformer").fit(synthetic)
     tiny("itransformer", window_step=5).fit(synthetic)
     (n_train, n_val), (n_train5, n_val5) = sizes
