@@ -79,7 +79,8 @@ def main(argv=None) -> list[dict]:
         for precision in args.precisions.split(","):
             r = subprocess.run([sys.executable, "-c", CHILD, here, model, precision, str(args.steps), str(args.threads),
                                 str(args.horizon)],
-                               capture_output=True, text=True, env=env)
+                               capture_output=True, text=True, env=env,
+                               cwd=args.tsformer_path)  # python -c puts the working directory first on sys.path
             if r.returncode != 0:
                 raise SystemExit(f"{model} {precision}: exit {r.returncode}\n{r.stderr[-2000:]}")
             found = json.loads(r.stdout.strip().splitlines()[-1])
