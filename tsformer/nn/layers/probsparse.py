@@ -161,8 +161,7 @@ class ProbSparseAttention(nn.Module):
         if causal:
             active = _running_top_u(m, u)
             # rounded up to a multiple of 8: the count varies from batch to batch (51-58 of 144 in an ETTh1
-            # Informer), and tensors of ever-new sizes fragment the CPU heap step after step (rising RSS);
-            # a few sizes are reused
+            # Informer); a few sizes instead of a new one every step (a recompilation each under compile=True)
             n = min(L_q, -(-int(active.sum(-1).max()) // _ROW_MULTIPLE) * _ROW_MULTIPLE)
             # the (up to n) active positions of each row, in order; padding rows are inactive ones
             top = (active.float() * 2 - torch.arange(L_q, device=q.device) / L_q).topk(n, dim=-1).indices
