@@ -11,7 +11,7 @@ The names below are imported on first use (PEP 562): ``import tsformer`` and the
 
 from __future__ import annotations
 
-import importlib
+from ._lazy import lazy_names as _lazy_names
 
 from ._version import __version__
 
@@ -32,14 +32,4 @@ _WHERE = {
 
 __all__ = ["__version__", *_WHERE]
 
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__ = _lazy_names(__name__, _WHERE, globals())

@@ -7,7 +7,7 @@ time a fit needs.
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_names as _lazy_names
 
 _WHERE = {
     "EpochReport": "callbacks",
@@ -28,14 +28,4 @@ _WHERE = {
 
 __all__ = list(_WHERE)
 
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__ = _lazy_names(__name__, _WHERE, globals())
