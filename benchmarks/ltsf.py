@@ -73,6 +73,13 @@ def git_commit() -> str:
 
 
 def parse_value(text: str):
+    """A ``--param`` value: JSON (``1e-4``, ``false``, ``[1, 2]``), Python's ``True`` / ``False`` / ``None``, else the text.
+
+    (Before Python's spellings were accepted, ``use_time_features=False`` passed the string "False", which is true.)
+    """
+    python = {"True": True, "False": False, "None": None}
+    if text in python:
+        return python[text]
     try:
         return json.loads(text)
     except json.JSONDecodeError:
