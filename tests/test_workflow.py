@@ -215,6 +215,18 @@ def test_learning_rate_schedule_per_epoch(synthetic, schedule, factors):
     assert [row["lr"] for row in est.history_] == pytest.approx([1e-3 * f for f in factors])
 
 
+def test_one_cycle_schedule_warms_up_then_anneals(synthetic):
+    # stepped every batch: the first epoch starts at lr / 25, the warm-up (the first 20% of the steps) ends
+    # inside it, and every later epoch starts lower than the one before
+    est = tiny("itransformer", max_epochs=4, patience=None, learning_rate=1e-3, lr_schedule="onecycle").fit(synthetic)
+    rates = [row["lr"] for row in est.history_]
+    assert rates[0] == pytest.approx(1e-3 / 25)
+    assert 0.8e-3 < rates[1] < 1e-3
+    assert rates[1] > rates[2] > rates[3] > 1e-3 / 25 / 1e4
+    with pytest.raises(ConfigError, match="onecycle"):
+        tiny("itransformer", lr_schedule="one-cycle").fit(synthetic)
+
+
 def _dynamo_frames() -> int:
     from torch._dynamo.utils import counters
 

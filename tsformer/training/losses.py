@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSSES", "LR_SCHEDULES", "halving_factor", "pinball_loss", "sort_quantiles"]
+__all__ = ["LOSSES", "LR_SCHEDULES", "ONE_CYCLE_WARMUP", "halving_factor", "pinball_loss", "sort_quantiles"]
 
 
 def pinball_loss(y_hat: torch.Tensor, y: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
@@ -29,7 +29,9 @@ LOSSES = {
     "huber": F.huber_loss,
     "quantile": pinball_loss,
 }
-LR_SCHEDULES = ("halve", "cosine", "constant")
+LR_SCHEDULES = ("halve", "cosine", "onecycle", "constant")
+#: ``"onecycle"``: the share of all training steps spent warming up (the xLSTMTime reference's ``pct_start``)
+ONE_CYCLE_WARMUP = 0.2
 
 
 def halving_factor(epoch: int) -> float:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .losses import LOSSES, halving_factor, sort_quantiles
+from .losses import LOSSES, ONE_CYCLE_WARMUP, halving_factor, sort_quantiles
 
 __all__ = ["ForecastingModule"]
 
@@ -38,7 +38,11 @@ class ForecastingModule(L.LightningModule):
         lr_schedule: ``"halve"`` (the reference implementations' ``lradj="type1"``: the rate of epoch ``k``,
             counting from 1, is ``learning_rate * 0.5 ** max(k - 2, 0)``, so the first two epochs train at
             the full rate and every later one at half the one before; see :func:`halving_factor`),
-            ``"cosine"`` (to zero over ``max_epochs``) or ``"constant"``.
+            ``"cosine"`` (to zero over ``max_epochs``), ``"onecycle"`` (Smith's one-cycle policy, stepped every
+            batch, as the xLSTMTime and PatchTST reference code train: from ``learning_rate / 25`` up to
+            ``learning_rate`` over the first :data:`ONE_CYCLE_WARMUP` of all steps, then cosine annealing down to
+            ``learning_rate / 2.5e5``, with Adam's ``beta1`` cycled from 0.95 to 0.85 and back; torch's
+            ``OneCycleLR`` with its defaults otherwise) or ``"constant"``.
         compile: train through ``torch.compile(network, dynamic=False)`` (``True``; a dict: ``torch.compile``'s
             arguments, e.g. ``{"mode": "max-autotune"}``); ``False`` runs the network eagerly.  Only the training and
             validation steps run compiled: ``network`` itself, its weights and what is saved are unchanged.
@@ -99,6 +103,12 @@ class ForecastingModule(L.LightningModule):
             sched = torch.optim.lr_scheduler.LambdaLR(opt, halving_factor)
         elif self.lr_schedule == "cosine":
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(self.trainer.max_epochs or 1), 1))
+        elif self.lr_schedule == "onecycle":
+            # every step of max_epochs (or max_steps), whether or not early stopping ends the fit before
+            total = max(int(self.trainer.estimated_stepping_batches), 1)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.learning_rate, total_steps=total,
+                                                        pct_start=ONE_CYCLE_WARMUP)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         else:
             return opt
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
