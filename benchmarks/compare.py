@@ -19,7 +19,17 @@ The peer runs with ``--peer-python`` (neuralforecast is the optional ``bench`` e
 Lightning, so a separate virtual environment with the CPU build of torch installed first is simplest).
 With ``--compile`` each round also runs tsformer with ``compile=True`` (``torch.compile``), reported as a
 row of its own; ``later epochs`` is the mean time of the epochs after the first, which pays for the
-compilation.  Results append to benchmarks/results.jsonl (``"benchmark": "compare"``).
+compilation.  ``--precision bf16-mixed`` trains *both* sides under that Lightning precision.  ``--param
+KEY=VALUE`` changes a tsformer parameter (e.g. ``use_time_features=false``: neuralforecast's iTransformer
+has no calendar tokens, tsformer's, like the paper's code, adds one per calendar feature; without them the
+two networks are the same).  Results append to benchmarks/results.jsonl (``"benchmark": "compare"``).
+
+``--steps N`` times training steps instead of whole fits: each side trains ``N`` steps of batch 32 (no
+validation, no test) and reports the median wall time from one step's start to the next's (data, forward,
+backward, optimizer: the whole loop) after 5 warm-up steps, and its peak RSS.  This is how the
+encoder-decoder models are compared: neuralforecast's Informer and Autoformer are univariate, so a full
+epoch of theirs is 7 times ours (about an hour each on a 2-core machine), while one step of either is one
+batch of 32 windows with the same sequence lengths and widths.
 """
 
 from __future__ import annotations
@@ -54,10 +64,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_ours(model: str, epochs: int, horizon: int, threads: int | None, compile: bool = False) -> dict:
+def run_ours(model: str, epochs: int, horizon: int, threads: int | None, compile: bool = False,
+             precision: str = "32-true", params: tuple[str, ...] = ()) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as tmp:
         cmd = [sys.executable, str(HERE / "ltsf.py"), "--model", model, "--horizon", str(horizon),
-               "--max-epochs", str(epochs), "--results", tmp.name]
+               "--max-epochs", str(epochs), "--results", tmp.name, "--precision", precision]
+        cmd += [arg for kv in params for arg in ("--param", kv)]
         if threads:
             cmd += ["--threads", str(threads)]
         if compile:
@@ -69,16 +81,81 @@ def run_ours(model: str, epochs: int, horizon: int, threads: int | None, compile
             "compile": compile}
 
 
-def run_peer(python: str, model: str, epochs: int, horizon: int, threads: int | None, config: dict) -> dict:
+def run_peer(python: str, model: str, epochs: int, horizon: int, threads: int | None, config: dict,
+             precision: str = "32-true", steps: int | None = None) -> dict:
     cmd = [python, str(Path(__file__).resolve()), "--peer-worker", model, "--epochs", str(epochs), "--horizon",
-           str(horizon), "--config", json.dumps(config)]
+           str(horizon), "--config", json.dumps(config), "--precision", precision]
+    if steps:
+        cmd += ["--steps", str(steps)]
     if threads:
         cmd += ["--threads", str(threads)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def peer_worker(model: str, epochs: int, horizon: int, config: dict, threads: int | None) -> dict:
+def run_ours_steps(model: str, steps: int, horizon: int, threads: int | None, config: dict, precision: str,
+                   params: tuple[str, ...] = ()) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--ours-steps-worker", model, "--steps", str(steps),
+           "--horizon", str(horizon), "--config", json.dumps(config), "--precision", precision]
+    cmd += [arg for kv in params for arg in ("--param", kv)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+WARMUP_STEPS = 5
+
+
+def step_timer(callback_base: type, starts: list[float]):
+    """A callback (of either side's Lightning package) appending each training step's start, and the fit's end."""
+
+    class StepTimer(callback_base):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            starts.append(time.perf_counter())
+
+        def on_train_end(self, trainer, module):
+            starts.append(time.perf_counter())
+
+    return StepTimer()
+
+
+def step_summary(starts: list[float]) -> dict:
+    """Median and spread of the intervals between consecutive step starts, after the warm-up steps."""
+    import statistics
+
+    gaps = sorted(b - a for a, b in zip(starts[WARMUP_STEPS:], starts[WARMUP_STEPS + 1:]))
+    return {"ms_per_step": round(1000 * statistics.median(gaps), 1), "ms_min": round(1000 * gaps[0], 1),
+            "ms_max": round(1000 * gaps[-1], 1), "timed_steps": len(gaps), "peak_rss_mb": round(peak_rss_mb())}
+
+
+def ours_steps_worker(model: str, steps: int, horizon: int, config: dict, threads: int | None, precision: str,
+                      params: dict) -> dict:
+    """tsformer's side of ``--steps``: ``steps`` training steps through the estimator, no validation."""
+    import lightning as L
+    import torch
+
+    sys.path.insert(0, str(HERE))
+    from ltsf import TRAINING
+
+    from tsformer import registry
+    from tsformer.datasets import load_dataset
+
+    if threads:
+        torch.set_num_threads(threads)
+    starts: list[float] = []
+    n_train = ROWS[0]
+    df = load_dataset("ETTh1").iloc[:n_train]
+    settings = {**TRAINING, **config, **params, "max_epochs": 1, "val_size": 0, "random_state": 2021}
+    trainer_kwargs = {"max_steps": steps, "callbacks": [step_timer(L.Callback, starts)]}
+    est = registry.get_estimator(model)(lookback=96, horizon=horizon, precision=precision, accelerator="cpu",
+                                         trainer_kwargs=trainer_kwargs, **settings)
+    est.fit(df)
+    return step_summary(starts)
+
+
+def peer_worker(model: str, epochs: int, horizon: int, config: dict, threads: int | None, precision: str = "32-true",
+                steps: int | None = None) -> dict:
     """Runs inside the peer's environment: neuralforecast on the standard protocol."""
     import logging
 
@@ -116,11 +193,22 @@ def peer_worker(model: str, epochs: int, horizon: int, config: dict, threads: in
 
     timer = FitTimer()
     extra = {"n_series": n_series} if multivariate else {"batch_size": n_series}
+    if steps:  # step timing: no validation, no early stopping, no test
+        starts: list[float] = []
+        # a step of a univariate model is windows_batch_size = 32 one-channel windows drawn from its batch_size
+        # series: the same sequence lengths and widths as tsformer's 32 seven-channel windows
+        net = cls(h=horizon, input_size=96, loss=MSE(), learning_rate=1e-4, max_steps=steps, val_check_steps=10 ** 9,
+                  windows_batch_size=32, scaler_type="identity", random_seed=2021, enable_progress_bar=False,
+                  enable_model_summary=False, logger=False, callbacks=[step_timer(pl.Callback, starts)],
+                  precision=precision,
+                  **extra, **PEER_PARAMS[model](config))
+        NeuralForecast(models=[net], freq="h").fit(df=long[long["ds"] < wide.index[n_train]], val_size=0)
+        return step_summary(starts)
     net = cls(h=horizon, input_size=96, loss=MSE(), learning_rate=1e-4, max_steps=epochs * steps_per_epoch,
               num_lr_decays=epochs, val_check_steps=steps_per_epoch, early_stop_patience_steps=3,
               windows_batch_size=32, inference_windows_batch_size=1024, scaler_type="identity", random_seed=2021,
               enable_progress_bar=False, enable_model_summary=False, logger=False, callbacks=[timer],
-              **extra, **PEER_PARAMS[model](config))
+              precision=precision, **extra, **PEER_PARAMS[model](config))
     nf = NeuralForecast(models=[net], freq="h")
     cv = nf.cross_validation(df=long, val_size=n_val, test_size=n_test, n_windows=None, step_size=1, refit=False)
     pred_col = [c for c in cv.columns if c not in ("unique_id", "ds", "cutoff", "y")][0]
@@ -142,17 +230,35 @@ def main(argv=None) -> None:
     p.add_argument("--compile", action="store_true",
                    help="also run tsformer with compile=True (torch.compile) in each round, reported as its own row")
     p.add_argument("--rounds", type=int, default=1, help="alternations per model (timings are the mean)")
+    p.add_argument("--precision", default="32-true", help="Lightning precision of both sides: 32-true or bf16-mixed")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a tsformer parameter (as ltsf.py's --param), e.g. use_time_features=false")
+    p.add_argument("--steps", type=int, default=None,
+                   help="time this many training steps on each side instead of whole fits (no MSE)")
     p.add_argument("--results", default=str(HERE / "results.jsonl"))
     p.add_argument("--peer-worker", help=argparse.SUPPRESS)
+    p.add_argument("--ours-steps-worker", help=argparse.SUPPRESS)
     p.add_argument("--config", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.steps is not None and args.steps <= WARMUP_STEPS + 1:
+        p.error(f"--steps must be more than {WARMUP_STEPS + 1} (the first {WARMUP_STEPS} are warm-up)")
     if args.peer_worker:
-        print(json.dumps(peer_worker(args.peer_worker, args.epochs, args.horizon, json.loads(args.config), args.threads)))
+        print(json.dumps(peer_worker(args.peer_worker, args.epochs, args.horizon, json.loads(args.config), args.threads,
+                                     args.precision, args.steps)))
+        return
+    sys.path.insert(0, str(HERE))
+    from ltsf import CONFIGS, git_commit, machine, parse_value
+
+    if args.ours_steps_worker:
+        params = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.param)}
+        print(json.dumps(ours_steps_worker(args.ours_steps_worker, args.steps, args.horizon, json.loads(args.config),
+                                           args.threads, args.precision, params)))
         return
     if not args.peer_python:
         p.error("--peer-python (or TSFORMER_PEER_PYTHON) must point to a python with neuralforecast installed")
-    sys.path.insert(0, str(HERE))
-    from ltsf import CONFIGS, git_commit, machine
+    if args.steps:
+        compare_steps(args, CONFIGS, git_commit, machine)
+        return
 
     print("| model | ours s/epoch | later epochs | theirs s/epoch | ratio | ours MB | theirs MB | ratio | ours MSE | "
           "theirs MSE |")
@@ -163,13 +269,15 @@ def main(argv=None) -> None:
         ours, theirs = {v: [] for v in variants}, []
         for _ in range(args.rounds):  # alternating: ours (eager, then compiled), theirs
             for v in variants:
-                ours[v].append(run_ours(model, args.epochs, args.horizon, args.threads, compile=v))
-            theirs.append(run_peer(args.peer_python, model, args.epochs, args.horizon, args.threads, CONFIGS[model]))
+                ours[v].append(run_ours(model, args.epochs, args.horizon, args.threads, compile=v,
+                                        precision=args.precision, params=tuple(args.param)))
+            theirs.append(run_peer(args.peer_python, model, args.epochs, args.horizon, args.threads, CONFIGS[model],
+                                   precision=args.precision))
         for v in variants:
             mine = ours[v]
             later = [r["s_per_later_epoch"] for r in mine if r["s_per_later_epoch"] is not None]
             row = {"benchmark": "compare", "model": model, "epochs": args.epochs, "horizon": args.horizon,
-                   "compile": v, "ours": mine, "theirs": theirs,
+                   "compile": v, "precision": args.precision, "params": args.param, "ours": mine, "theirs": theirs,
                    "time_ratio": round(mean(mine, "s_per_epoch") / mean(theirs, "s_per_epoch"), 3),
                    "later_epoch_time_ratio": (round(sum(later) / len(later) / mean(theirs, "s_per_epoch"), 3)
                                               if later else None),
@@ -182,6 +290,30 @@ def main(argv=None) -> None:
                   f"{mean(theirs, 'mse'):.4f} |", flush=True)
             with open(args.results, "a") as f:
                 f.write(json.dumps(row) + "\n")
+
+
+def compare_steps(args, configs: dict, git_commit, machine) -> None:
+    """``--steps``: alternate tsformer's and the peer's step timings, one table row per model."""
+    print("| model | ours ms/step | theirs ms/step | ratio | ours MB | theirs MB | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731  (over the rounds, as for epochs)
+    for model in args.models.split(","):
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            ours.append(run_ours_steps(model, args.steps, args.horizon, args.threads, configs[model], args.precision,
+                                       tuple(args.param)))
+            theirs.append(run_peer(args.peer_python, model, args.epochs, args.horizon, args.threads, configs[model],
+                                   precision=args.precision, steps=args.steps))
+        row = {"benchmark": "compare_steps", "model": model, "steps": args.steps, "horizon": args.horizon,
+               "precision": args.precision, "params": args.param, "ours": ours, "theirs": theirs,
+               "time_ratio": round(mean(ours, "ms_per_step") / mean(theirs, "ms_per_step"), 3),
+               "memory_ratio": round(mean(ours, "peak_rss_mb") / mean(theirs, "peak_rss_mb"), 3),
+               "machine": machine(), "commit": git_commit(), "date": time.strftime("%Y-%m-%d")}
+        print(f"| {model} | {mean(ours, 'ms_per_step'):.0f} | {mean(theirs, 'ms_per_step'):.0f} | "
+              f"{row['time_ratio']:.2f} | {mean(ours, 'peak_rss_mb'):.0f} | {mean(theirs, 'peak_rss_mb'):.0f} | "
+              f"{row['memory_ratio']:.2f} |", flush=True)
+        with open(args.results, "a") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
