@@ -29,11 +29,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ltsf import CONFIGS, git_commit, machine  # noqa: E402
+from ltsf import CONFIGS, TRAINING_ONLY, git_commit, machine  # noqa: E402
 
 from tsformer import registry  # noqa: E402
-
-MODEL_PARAMS = ("loss", "batch_size", "learning_rate", "lr_schedule")  # training settings, not network sizes
 
 
 def matmul_rate(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
@@ -51,7 +49,7 @@ def matmul_rate(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
 def network(model: str, horizon: int, lookback: int):
     """The estimator's own network, as ``fit`` builds it for ETTh1 (7 variates, 4 hourly calendar features)."""
     cls = registry.get_estimator(model)
-    params = {k: v for k, v in CONFIGS[model].items() if k not in MODEL_PARAMS}
+    params = {k: v for k, v in CONFIGS[model].items() if k not in TRAINING_ONLY}
     return cls(lookback=lookback, horizon=horizon, **params)._build_network(n_vars=7, n_marks=4)
 
 

@@ -21,12 +21,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ltsf import CONFIGS, git_commit, machine  # noqa: E402
+from ltsf import CONFIGS, TRAINING_ONLY, git_commit, machine  # noqa: E402
 
 from tsformer import registry  # noqa: E402
 from tsformer.datasets import load_dataset  # noqa: E402
-
-TRAINING_ONLY = ("loss", "batch_size", "learning_rate", "lr_schedule")
 
 
 def median_ms(fn, repeats: int) -> float:

@@ -79,7 +79,9 @@ def main(argv=None) -> dict:
     cls = registry.get_estimator(args.model)
 
     # the paper's parameters, scored like a trial, then refitted and tested
-    paper = {**CONFIGS[args.model], "learning_rate": TRAINING["learning_rate"]}
+    # the search's own epochs and patience (common) apply to the baseline too
+    paper = {**{k: v for k, v in CONFIGS[args.model].items() if k not in ("max_epochs", "patience")},
+             "learning_rate": TRAINING["learning_rate"]}
     t0 = time.perf_counter()
     base = cls(**common, **paper, lookback=args.lookback, horizon=H, random_state=args.seed)
     base.fit(search_rows.iloc[:n_train])
