@@ -129,7 +129,7 @@ def main(argv=None) -> dict:
     epochs = est.history_
     result = {
         "model": args.model, "dataset": args.dataset, "lookback": args.lookback, "horizon": args.horizon,
-        "precision": args.precision, "compile": args.compile,
+        "seed": args.seed, "precision": args.precision, "compile": args.compile,
         "mse": round(metrics["mse"], 4), "mae": round(metrics["mae"], 4), "test_windows": metrics["n_windows"],
         "epochs": len(epochs), "best_epoch": 1 + min(range(len(epochs)), key=lambda i: epochs[i].get("val_loss", 1e9)),
         "s_per_epoch": round(sum(e["seconds"] for e in epochs) / max(len(epochs), 1), 1),
