@@ -225,6 +225,8 @@ def test_one_cycle_schedule_warms_up_then_anneals(synthetic):
     assert rates[1] > rates[2] > rates[3] > 1e-3 / 25 / 1e4
     with pytest.raises(ConfigError, match="onecycle"):
         tiny("itransformer", lr_schedule="one-cycle").fit(synthetic)
+    with pytest.raises(ConfigError, match="finite max_epochs"):  # no end to spread the cycle over
+        tiny("itransformer", lr_schedule="onecycle", trainer_kwargs={"max_epochs": -1}).fit(synthetic)
 
 
 def _dynamo_frames() -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 from torch import nn
@@ -105,7 +107,12 @@ class ForecastingModule(L.LightningModule):
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(self.trainer.max_epochs or 1), 1))
         elif self.lr_schedule == "onecycle":
             # every step of max_epochs (or max_steps), whether or not early stopping ends the fit before
-            total = max(int(self.trainer.estimated_stepping_batches), 1)
+            total = self.trainer.estimated_stepping_batches
+            if not math.isfinite(total):
+                raise ConfigError("lr_schedule='onecycle' spreads its cycle over every training step, so it needs a "
+                                  "finite max_epochs (or max_steps in trainer_kwargs); set one, or use another "
+                                  "lr_schedule")
+            total = max(int(total), 1)
             sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.learning_rate, total_steps=total,
                                                         pct_start=ONE_CYCLE_WARMUP)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
