@@ -76,7 +76,7 @@ def git_commit() -> str:
 
 
 def parse_value(text: str):
-    """A ``--param`` value: JSON (``1e-4``, ``false``, ``[1, 2]``), Python's ``True`` / ``False`` / ``None``, else the text.
+    """A ``--param`` value: JSON (``1e-4``, ``false``, ``[1, 2]``), Python's ``True``/``False``/``None``, else text.
 
     (Before Python's spellings were accepted, ``use_time_features=False`` passed the string "False", which is true.)
     """
