@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,7 +70,7 @@ def run_ours(model: str, epochs: int, horizon: int, threads: int | None, compile
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as tmp:
         cmd = [sys.executable, str(HERE / "ltsf.py"), "--model", model, "--horizon", str(horizon),
                "--max-epochs", str(epochs), "--results", tmp.name, "--precision", precision]
-        cmd += [arg for kv in params for arg in ("--param", kv)]
+        cmd += param_args(params)
         if threads:
             cmd += ["--threads", str(threads)]
         if compile:
@@ -89,19 +90,33 @@ def run_peer(python: str, model: str, epochs: int, horizon: int, threads: int | 
         cmd += ["--steps", str(steps)]
     if threads:
         cmd += ["--threads", str(threads)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return run_worker(cmd, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+def run_worker(cmd: list[str], env: dict | None = None) -> dict:
+    """Run a worker process and return the JSON object on the last line it prints."""
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def param_args(params) -> list[str]:
+    """``["KEY=VALUE", ...]`` -> ``["--param", "KEY=VALUE", ...]`` for a child's command line."""
+    return [arg for kv in params for arg in ("--param", kv)]
+
+
+def mean(rows: list[dict], key: str) -> float:
+    """The mean of ``key`` over the rounds."""
+    return sum(r[key] for r in rows) / len(rows)
 
 
 def run_ours_steps(model: str, steps: int, horizon: int, threads: int | None, config: dict, precision: str,
                    params: tuple[str, ...] = ()) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--ours-steps-worker", model, "--steps", str(steps),
            "--horizon", str(horizon), "--config", json.dumps(config), "--precision", precision]
-    cmd += [arg for kv in params for arg in ("--param", kv)]
+    cmd += param_args(params)
     if threads:
         cmd += ["--threads", str(threads)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(cmd)
 
 
 WARMUP_STEPS = 5
@@ -122,8 +137,6 @@ def step_timer(callback_base: type, starts: list[float]):
 
 def step_summary(starts: list[float]) -> dict:
     """Median and spread of the intervals between consecutive step starts, after the warm-up steps."""
-    import statistics
-
     gaps = sorted(b - a for a, b in zip(starts[WARMUP_STEPS:], starts[WARMUP_STEPS + 1:]))
     return {"ms_per_step": round(1000 * statistics.median(gaps), 1), "ms_min": round(1000 * gaps[0], 1),
             "ms_max": round(1000 * gaps[-1], 1), "timed_steps": len(gaps), "peak_rss_mb": round(peak_rss_mb())}
@@ -247,24 +260,22 @@ def main(argv=None) -> None:
                                      args.precision, args.steps)))
         return
     sys.path.insert(0, str(HERE))
-    from ltsf import CONFIGS, git_commit, machine, parse_value
+    from ltsf import CONFIGS, git_commit, machine, parse_params
 
     if args.ours_steps_worker:
-        params = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.param)}
         print(json.dumps(ours_steps_worker(args.ours_steps_worker, args.steps, args.horizon, json.loads(args.config),
-                                           args.threads, args.precision, params)))
+                                           args.threads, args.precision, parse_params(args.param))))
         return
     if not args.peer_python:
         p.error("--peer-python (or TSFORMER_PEER_PYTHON) must point to a python with neuralforecast installed")
     if args.steps:
-        compare_steps(args, CONFIGS, git_commit, machine)
+        compare_steps(args)
         return
 
     print("| model | ours s/epoch | later epochs | theirs s/epoch | ratio | ours MB | theirs MB | ratio | ours MSE | "
           "theirs MSE |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     variants = [False, True] if args.compile else [False]
-    mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
     for model in args.models.split(","):
         ours, theirs = {v: [] for v in variants}, []
         for _ in range(args.rounds):  # alternating: ours (eager, then compiled), theirs
@@ -292,11 +303,12 @@ def main(argv=None) -> None:
                 f.write(json.dumps(row) + "\n")
 
 
-def compare_steps(args, configs: dict, git_commit, machine) -> None:
+def compare_steps(args) -> None:
     """``--steps``: alternate tsformer's and the peer's step timings, one table row per model."""
+    from ltsf import CONFIGS as configs, git_commit, machine  # main() has put this folder on sys.path
+
     print("| model | ours ms/step | theirs ms/step | ratio | ours MB | theirs MB | ratio |")
     print("|---|---|---|---|---|---|---|")
-    mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731  (over the rounds, as for epochs)
     for model in args.models.split(","):
         ours, theirs = [], []
         for _ in range(args.rounds):

@@ -89,6 +89,11 @@ def parse_value(text: str):
         return text
 
 
+def parse_params(pairs) -> dict:
+    """``["KEY=VALUE", ...]`` (``--param``) -> ``{KEY: parse_value(VALUE)}``."""
+    return {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in pairs)}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, choices=sorted(CONFIGS))
@@ -114,7 +119,7 @@ def main(argv=None) -> dict:
     params = {**TRAINING, **CONFIGS[args.model]}
     if args.max_epochs is not None:
         params["max_epochs"] = args.max_epochs
-    params.update({k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.param)})
+    params.update(parse_params(args.param))
     cls = registry.get_estimator(args.model)
     est = cls(lookback=args.lookback, horizon=args.horizon, val_size=n_val, random_state=args.seed,
               precision=args.precision, compile=args.compile, accelerator="cpu" if not torch.cuda.is_available() else "auto",

@@ -30,7 +30,7 @@ import optuna
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ltsf import CONFIGS, ROWS, TRAINING, git_commit, machine, parse_value  # noqa: E402
+from ltsf import CONFIGS, ROWS, TRAINING, git_commit, machine, parse_params  # noqa: E402
 
 from tsformer import registry  # noqa: E402
 from tsformer.datasets import load_dataset  # noqa: E402
@@ -72,7 +72,7 @@ def main(argv=None) -> dict:
     accelerator = "cpu" if not torch.cuda.is_available() else "auto"
     common = dict(val_size=n_val, batch_size=TRAINING["batch_size"], max_epochs=args.max_epochs,
                   patience=TRAINING["patience"], lr_schedule=TRAINING["lr_schedule"], accelerator=accelerator)
-    fixed = {**common, **{k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.fixed)}}
+    fixed = {**common, **parse_params(args.fixed)}
     if not args.tune_lookback:
         fixed["lookback"] = args.lookback
     n_windows = n_val // H
