@@ -214,11 +214,13 @@ def test_forecast_with_every_other_model(csv, capsys):
         assert "series_0" in out.out and len(out.out.strip().splitlines()) == 6 + 2
 
 
-def test_compile_flag_reaches_the_estimator(csv):
+@pytest.mark.parametrize("flag, param", [("--compile", "compile"),
+                                         ("--activation-checkpointing", "activation_checkpointing")])
+def test_training_switches_reach_the_estimator(csv, flag, param):
     from tsformer import registry
     from tsformer.cli import build_parser, estimator_params, read_input
 
     cls = registry.get_estimator("itransformer")
-    for flags, expected in (([], False), (["--compile"], True)):
+    for flags, expected in (([], False), ([flag], True)):
         args = build_parser().parse_args(["forecast", str(csv), *FAST, *flags])
-        assert estimator_params(args, read_input(args.data, args), cls)["compile"] is expected
+        assert estimator_params(args, read_input(args.data, args), cls)[param] is expected

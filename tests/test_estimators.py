@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import (check_estimators_unfitted, check_get_params_invariance,
@@ -18,6 +19,7 @@ from tsformer import registry
 from tsformer.base import COMMON_PARAMS
 from tsformer.datasets import make_synthetic
 from tsformer.errors import ConfigError, DataError, OutputExistsError
+from tsformer.training.module import ForecastingModule
 
 from .conftest import tiny
 
@@ -172,3 +174,46 @@ def test_forecast_after_2262(synthetic):
     far = synthetic.set_axis(pd.date_range("2600-01-01", periods=len(synthetic), freq="h", name="date"))
     fc = tiny("itransformer").fit(far).predict()
     assert fc.index.equals(pd.date_range(far.index[-1], periods=13, freq="h")[1:])
+
+
+def _saved_bytes_and_grads(network, inputs, seed):
+    """Bytes autograd keeps for backward (each storage once) and the gradients, one training step."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    torch.manual_seed(seed)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = network(*inputs).square().mean()
+    loss.backward()
+    grads = [p.grad.clone() for p in network.parameters() if p.grad is not None]
+    network.zero_grad()
+    return sum(storages.values()), loss.item(), grads
+
+
+def test_activation_checkpointing_keeps_less_for_backward_with_the_same_gradients(model_name):
+    est = tiny(model_name, dropout=0.2, e_layers=2)
+    torch.manual_seed(0)
+    network = est._build_network(n_vars=3, n_marks=4).train()
+    x, x_mark, y_mark = torch.randn(8, 48, 3), torch.randn(8, 48, 4), torch.randn(8, 12, 4)
+    plain_bytes, plain_loss, plain_grads = _saved_bytes_and_grads(network, (x, x_mark, y_mark), seed=1)
+    ForecastingModule(network, activation_checkpointing=True)  # switches the network's layer stacks over
+    ckpt_bytes, ckpt_loss, ckpt_grads = _saved_bytes_and_grads(network, (x, x_mark, y_mark), seed=1)
+    assert ckpt_bytes < 0.7 * plain_bytes
+    # the recomputation repeats the dropout masks (and Informer's sampled keys): the same step exactly
+    assert ckpt_loss == pytest.approx(plain_loss, rel=1e-6)
+    assert len(ckpt_grads) == len(plain_grads)
+    for a, b in zip(ckpt_grads, plain_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_activation_checkpointing_fits_like_a_plain_fit(synthetic):
+    plain = tiny("informer", dropout=0.2).fit(synthetic)
+    ckpt = tiny("informer", dropout=0.2, activation_checkpointing=True).fit(synthetic)
+    np.testing.assert_allclose(ckpt.predict().to_numpy(), plain.predict().to_numpy(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="activation_checkpointing must be True or False"):
+        tiny("informer", activation_checkpointing="yes").fit(synthetic)
+    with pytest.raises(ConfigError, match="no layer stack"):
+        ForecastingModule(torch.nn.Linear(2, 2), activation_checkpointing=True)

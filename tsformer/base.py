@@ -45,7 +45,8 @@ COMMON_PARAMS = dict(
     lookback=96, horizon=24, target=None, future_covariates=None, time_col=None, freq=None, fill=None,
     series_mode="auto", val_size=0.2, window_step=1, batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4,
     lr_schedule="halve", loss="mse", quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1,
-    precision="32-true", compile=False, random_state=None, verbose=False, trainer_kwargs=None,
+    precision="32-true", compile=False, activation_checkpointing=False, random_state=None, verbose=False,
+    trainer_kwargs=None,
 )
 DEFAULT_QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
 _MAX_RESIDUAL_WINDOWS = 2000
@@ -84,6 +85,9 @@ COMMON_PARAMS_DOC = """
             {"mode": "max-autotune"}) after a compilation of a minute or two at the start of the fit. Whether
             the steps get faster depends on the model and machine (benchmarks/compile_step.py); predictions
             and the saved model are the plain network. On a CPU it needs a C++ compiler.
+        activation_checkpointing: keep only each encoder/decoder layer's input during a training step and
+            recompute the layer in the backward pass: less memory a step for one more forward pass of the
+            layers (the same losses and gradients); see benchmarks/RESULTS.md for what it saves per model.
         random_state: seed for weights, shuffling and dropout; same seed -> same forecasts.
         verbose: print a line per epoch (and a progress bar on a terminal).
         trainer_kwargs: extra Lightning Trainer arguments (e.g. strategy="ddp", num_nodes=2).
@@ -197,6 +201,8 @@ class BaseForecaster(BaseEstimator):
             raise ConfigError(f"series_mode={self.series_mode!r} is not supported; use one of {SERIES_MODES}")
         if self.trainer_kwargs is not None and not isinstance(self.trainer_kwargs, dict):
             raise ConfigError(f"trainer_kwargs must be a dict, got {type(self.trainer_kwargs).__name__}")
+        if not isinstance(self.activation_checkpointing, bool):
+            raise ConfigError(f"activation_checkpointing must be True or False, got {self.activation_checkpointing!r}")
         # None: what a model file stores for a compile dict it cannot hold (a callable backend); fits eagerly
         if self.compile is not None and not isinstance(self.compile, (bool, dict)):
             raise ConfigError(f"compile must be True, False or a dict of torch.compile arguments, got {self.compile!r}")
@@ -390,7 +396,8 @@ class BaseForecaster(BaseEstimator):
         network = self._network(n_vars=len(data.columns), n_marks=marks.shape[1])
         module = training.ForecastingModule(network, target_idx=loss_idx, loss=self.loss, quantiles=quantiles,
                                             learning_rate=self.learning_rate, lr_schedule=self.lr_schedule,
-                                            compile=self.compile)
+                                            compile=self.compile,
+                                            activation_checkpointing=self.activation_checkpointing)
         history = training.train_network(
             module, train_set, val_set, batch_size=self.batch_size, max_epochs=self.max_epochs,
             patience=self.patience, accelerator=self.accelerator, devices=self.devices, precision=self.precision,

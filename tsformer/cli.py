@@ -117,6 +117,9 @@ def _add_model_args(p: argparse.ArgumentParser, *, tuning: bool = False) -> None
     g.add_argument("--compile", action="store_true",
                    help="train through torch.compile, after a compilation at the start; faster for some models "
                         "(on a CPU it needs a C++ compiler)")
+    g.add_argument("--activation-checkpointing", action="store_true",
+                   help="recompute each layer's activations in the backward pass instead of keeping them: "
+                        "less memory a training step, about a third more time")
     g.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE",
                    help="any other estimator parameter, e.g. --param d_model=128 (repeatable); see `tsformer models -v`")
 
@@ -280,7 +283,8 @@ def estimator_params(args, df: pd.DataFrame, cls) -> dict:
                   batch_size=args.batch_size, val_size=args.val_size, window_step=args.window_step,
                   random_state=args.seed,
                   accelerator=args.accelerator, devices=_devices(args.devices), precision=args.precision,
-                  compile=args.compile, verbose=not args.quiet)
+                  compile=args.compile, activation_checkpointing=args.activation_checkpointing,
+                  verbose=not args.quiet)
     for key in ("learning_rate", "loss", "quantiles"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)

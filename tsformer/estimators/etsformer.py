@@ -32,7 +32,7 @@ class ETSformerForecaster(BaseForecaster):
                  time_col=None, freq=None, fill=None, series_mode="auto", val_size=0.2, window_step=1, batch_size=32,
                  max_epochs=10, patience=3, learning_rate=1e-4, lr_schedule="halve", loss="mse", quantiles=None,
                  gradient_clip_val=None, accelerator="auto", devices=1, precision="32-true", compile=False,
-                 random_state=None, verbose=False, trainer_kwargs=None):
+                 activation_checkpointing=False, random_state=None, verbose=False, trainer_kwargs=None):
         assign_params(self, locals())
 
     def _build_network(self, *, n_vars, n_marks, n_outputs=1):

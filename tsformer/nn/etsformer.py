@@ -25,7 +25,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from .layers import FeedForward, TokenEmbedding
+from .layers import FeedForward, LayerStack, TokenEmbedding
 from .layers.dropout import Dropout
 from .layers.ets import DampingLayer, FourierLayer, GrowthLayer, LevelLayer
 
@@ -66,7 +66,7 @@ class ETSEncoderLayer(nn.Module):
         return res, level, growth, season
 
 
-class ETSformer(nn.Module):
+class ETSformer(LayerStack):
     """``forward(x (B, lookback, n_vars)) -> (B, horizon, n_vars)``; calendar features are not used.
 
     With ``n_outputs > 1`` the growth and season projections give ``n_outputs`` values per variate and
@@ -117,7 +117,7 @@ class ETSformer(nn.Module):
         level = x
         growth_h = season_h = 0
         for layer, damping in zip(self.layers, self.damping):
-            res, level, growth, season = layer(res, level)
+            res, level, growth, season = self.run_layer(layer, res, level)
             growth_h = growth_h + damping(growth[:, -1:])
             season_h = season_h + season[:, -self.horizon:]
         growth_h, season_h = (rearrange(self.projection(t), "b h (c q) -> b h c q", q=self.n_outputs)

@@ -1,8 +1,9 @@
 """Shared network blocks: normalization, decomposition, attention (full, ProbSparse, Auto-Correlation),
-embeddings, encoder and decoder layers, selective state spaces, dropout."""
+embeddings, encoder and decoder layers, selective state spaces, dropout, activation checkpointing."""
 
 from .attention import AttentionLayer, FullAttention
 from .autocorrelation import AutoCorrelation, autocorrelation, time_delay_aggregation
+from .checkpoint import LayerStack
 from .decomp_transformer import DecompDecoder, DecompDecoderLayer, DecompEncoder, DecompEncoderLayer, SeasonalLayerNorm
 from .decomposition import SeriesDecomposition, decompose, moving_average
 from .dropout import Dropout, dropout
@@ -20,5 +21,5 @@ __all__ = [
     "DataEmbedding", "InvertedEmbedding", "PositionalEmbedding", "TimeFeatureEmbedding", "TokenEmbedding",
     "RevIN", "RevINStats", "instance_denormalize", "instance_normalize",
     "Encoder", "EncoderLayer", "Decoder", "DecoderLayer", "FeedForward", "activation",
-    "MambaBlock", "MambaState", "linear_scan", "selective_scan",
+    "MambaBlock", "MambaState", "linear_scan", "selective_scan", "LayerStack",
 ]

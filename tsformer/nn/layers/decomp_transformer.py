@@ -16,6 +16,7 @@ from einops import rearrange
 from torch import nn
 
 from .attention import AttentionLayer
+from .checkpoint import LayerStack
 from .decomposition import SeriesDecomposition
 from .dropout import Dropout
 from .transformer import activation
@@ -69,7 +70,7 @@ class DecompEncoderLayer(nn.Module):
         return x
 
 
-class DecompEncoder(nn.Module):
+class DecompEncoder(LayerStack):
     """A stack of :class:`DecompEncoderLayer` and a :class:`SeasonalLayerNorm`: ``(B, L, D) -> (B, L, D)``."""
 
     def __init__(self, layers: list[nn.Module], norm: nn.Module | None = None):
@@ -79,7 +80,7 @@ class DecompEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
-            x = layer(x)
+            x = self.run_layer(layer, x)
         return x if self.norm is None else self.norm(x)
 
 
@@ -113,7 +114,7 @@ class DecompDecoderLayer(nn.Module):
         return x, rearrange(trend, "b c l -> b l c")
 
 
-class DecompDecoder(nn.Module):
+class DecompDecoder(LayerStack):
     """Decoder that accumulates the trend.
 
     ``forward(x (B, L, D), memory (B, M, D), trend (B, L, c_out)) -> (seasonal (B, L, c_proj), trend (B, L, c_out))``:
@@ -129,6 +130,6 @@ class DecompDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, trend: torch.Tensor):
         for layer in self.layers:
-            x, residual_trend = layer(x, memory)
+            x, residual_trend = self.run_layer(layer, x, memory)
             trend = trend + residual_trend
         return self.projection(self.norm(x)), trend

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .attention import AttentionLayer
+from .checkpoint import LayerStack
 from .dropout import Dropout
 
 __all__ = ["activation", "FeedForward", "EncoderLayer", "Encoder", "DecoderLayer", "Decoder"]
@@ -51,7 +52,7 @@ class EncoderLayer(nn.Module):
         return self.norm2(x + self.ffn(x))
 
 
-class Encoder(nn.Module):
+class Encoder(LayerStack):
     """A stack of layers followed by an optional final ``LayerNorm``; ``(B, N, D) -> (B, N', D)``.
 
     ``between`` (optional, one module fewer than ``layers``) runs after every layer but the last, e.g.
@@ -68,7 +69,7 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
-            x = layer(x)
+            x = self.run_layer(layer, x)
             if self.between is not None and i < len(self.between):
                 x = self.between[i](x)
         return x if self.norm is None else self.norm(x)
@@ -101,7 +102,7 @@ class DecoderLayer(nn.Module):
         return self.norm3(x + self.ffn(x))
 
 
-class Decoder(nn.Module):
+class Decoder(LayerStack):
     """A stack of :class:`DecoderLayer` and an optional final norm: ``(x (B, N, D), memory (B, M, D)) -> (B, N, D)``."""
 
     def __init__(self, layers: list[nn.Module], norm: nn.Module | None = None):
@@ -111,5 +112,5 @@ class Decoder(nn.Module):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
-            x = layer(x, memory)
+            x = self.run_layer(layer, x, memory)
         return x if self.norm is None else self.norm(x)

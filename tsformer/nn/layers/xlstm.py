@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .checkpoint import LayerStack
 from .dropout import Dropout
 from .transformer import activation
 
@@ -312,7 +313,7 @@ class MLSTMBlock(nn.Module):
         return x + self.cell(self.norm(x))
 
 
-class XLSTMStack(nn.Module):
+class XLSTMStack(LayerStack):
     """``n_blocks`` sLSTM or mLSTM blocks and a final LayerNorm: ``(B, S, D) -> (B, S, D)``, causal along ``S``."""
 
     def __init__(self, d: int, *, n_blocks: int = 3, cell: str = "slstm", n_heads: int = 4, conv_kernel: int = 4,
@@ -331,5 +332,5 @@ class XLSTMStack(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
-            x = block(x)
+            x = self.run_layer(block, x)
         return self.norm(x)
