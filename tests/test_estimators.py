@@ -199,7 +199,7 @@ def test_activation_checkpointing_keeps_less_for_backward_with_the_same_gradient
     network = est._build_network(n_vars=3, n_marks=4).train()
     x, x_mark, y_mark = torch.randn(8, 48, 3), torch.randn(8, 48, 4), torch.randn(8, 12, 4)
     plain_bytes, plain_loss, plain_grads = _saved_bytes_and_grads(network, (x, x_mark, y_mark), seed=1)
-    ForecastingModule(network, activation_checkpointing=True)  # switches the network's layer stacks over
+    ForecastingModule(network, activation_checkpointing=True)  # switches the network's layers over
     ckpt_bytes, ckpt_loss, ckpt_grads = _saved_bytes_and_grads(network, (x, x_mark, y_mark), seed=1)
     assert ckpt_bytes < 0.7 * plain_bytes
     # the recomputation repeats the dropout masks (and Informer's sampled keys): the same step exactly
@@ -215,5 +215,5 @@ def test_activation_checkpointing_fits_like_a_plain_fit(synthetic):
     np.testing.assert_allclose(ckpt.predict().to_numpy(), plain.predict().to_numpy(), rtol=1e-4, atol=1e-5)
     with pytest.raises(ConfigError, match="activation_checkpointing must be True or False"):
         tiny("informer", activation_checkpointing="yes").fit(synthetic)
-    with pytest.raises(ConfigError, match="no layer stack"):
+    with pytest.raises(ConfigError, match="no layer that can recompute"):
         ForecastingModule(torch.nn.Linear(2, 2), activation_checkpointing=True)

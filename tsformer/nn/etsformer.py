@@ -25,7 +25,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from .layers import FeedForward, LayerStack, TokenEmbedding
+from .layers import CheckpointedLayer, FeedForward, TokenEmbedding
 from .layers.dropout import Dropout
 from .layers.ets import DampingLayer, FourierLayer, GrowthLayer, LevelLayer
 
@@ -40,7 +40,7 @@ class ETSComponents(NamedTuple):
     season: torch.Tensor
 
 
-class ETSEncoderLayer(nn.Module):
+class ETSEncoderLayer(CheckpointedLayer):
     """One encoder layer: ``(residual (B, L, d), level (B, L, C)) -> (residual, level, growth (B, L+1, d), season (B, L+H, d))``."""
 
     def __init__(self, d_model: int, n_heads: int, n_vars: int, horizon: int, top_k: int, d_ff: int, *,
@@ -57,16 +57,16 @@ class ETSEncoderLayer(nn.Module):
 
     def forward(self, res: torch.Tensor, level: torch.Tensor):
         length = res.shape[1]
-        season = self.season_dropout(self.season_layer(res))
+        season = self.branch(lambda r: self.season_dropout(self.season_layer(r)), res)
         res = res - season[:, :length]
-        growth = self.growth_dropout(self.growth_layer(res))
+        growth = self.branch(lambda r: self.growth_dropout(self.growth_layer(r)), res)
         res = self.norm1(res - growth[:, 1:])
-        res = self.norm2(res + self.ffn(res))
+        res = self.norm2(res + self.branch(self.ffn, res))
         level = self.level_layer(level, growth[:, :-1], season[:, :length])
         return res, level, growth, season
 
 
-class ETSformer(LayerStack):
+class ETSformer(nn.Module):
     """``forward(x (B, lookback, n_vars)) -> (B, horizon, n_vars)``; calendar features are not used.
 
     With ``n_outputs > 1`` the growth and season projections give ``n_outputs`` values per variate and
@@ -117,7 +117,7 @@ class ETSformer(LayerStack):
         level = x
         growth_h = season_h = 0
         for layer, damping in zip(self.layers, self.damping):
-            res, level, growth, season = self.run_layer(layer, res, level)
+            res, level, growth, season = layer(res, level)
             growth_h = growth_h + damping(growth[:, -1:])
             season_h = season_h + season[:, -self.horizon:]
         growth_h, season_h = (rearrange(self.projection(t), "b h (c q) -> b h c q", q=self.n_outputs)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import FeedForward, MambaBlock
+from .layers import CheckpointedLayer, FeedForward, MambaBlock
 from .layers.inverted import InvertedTokenForecaster
 
 __all__ = ["SMamba", "BidirectionalMambaLayer"]
 
 
-class BidirectionalMambaLayer(nn.Module):
+class BidirectionalMambaLayer(CheckpointedLayer):
     """``x = norm1(x + mamba_fwd(x) + flip(mamba_bwd(flip(x)))); x = norm2(x + ffn(x))``; ``(B, N, D) -> (B, N, D)``."""
 
     def __init__(self, d_model: int, d_ff: int, *, d_state: int, d_conv: int, expand: int, dropout: float,
@@ -37,9 +37,9 @@ class BidirectionalMambaLayer(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mixed = self.forward_mamba(x) + self.backward_mamba(x.flip(1)).flip(1)
+        mixed = self.branch(self.forward_mamba, x) + self.branch(self.backward_mamba, x.flip(1)).flip(1)
         x = self.norm1(x + mixed)
-        return self.norm2(x + self.ffn(x))
+        return self.norm2(x + self.branch(self.ffn, x))
 
 
 class SMamba(InvertedTokenForecaster):

@@ -48,9 +48,10 @@ class ForecastingModule(L.LightningModule):
         compile: train through ``torch.compile(network, dynamic=False)`` (``True``; a dict: ``torch.compile``'s
             arguments, e.g. ``{"mode": "max-autotune"}``); ``False`` runs the network eagerly.  Only the training and
             validation steps run compiled: ``network`` itself, its weights and what is saved are unchanged.
-        activation_checkpointing: switch on ``checkpoint_layers`` in every module of ``network`` that has it
-            (the layer stacks of ``tsformer.nn``): each layer's activations are recomputed in the backward
-            pass instead of kept, for less memory a step.  A network with no such module is a ConfigError.
+        activation_checkpointing: switch on ``checkpoint_branches`` in every module of ``network`` that has it
+            (the layers of ``tsformer.nn``): the activations of each residual branch (attention, feed-forward,
+            ...) are recomputed in the backward pass instead of kept, for less memory a step.  A network with
+            no such module is a ConfigError.
     """
 
     def __init__(self, network: nn.Module, *, target_idx=None, loss: str = "mse", quantiles=None,
@@ -59,12 +60,12 @@ class ForecastingModule(L.LightningModule):
         super().__init__()
         self.network = network
         if activation_checkpointing:
-            stacks = [m for m in network.modules() if hasattr(m, "checkpoint_layers")]
-            if not stacks:
-                raise ConfigError(f"activation_checkpointing=True: {type(network).__name__} has no layer stack that "
-                                  f"can recompute its layers; fit with activation_checkpointing=False")
-            for stack in stacks:
-                stack.checkpoint_layers = True
+            layers = [m for m in network.modules() if hasattr(m, "checkpoint_branches")]
+            if not layers:
+                raise ConfigError(f"activation_checkpointing=True: {type(network).__name__} has no layer that can "
+                                  f"recompute its activations; fit with activation_checkpointing=False")
+            for layer in layers:
+                layer.checkpoint_branches = True
         # kept out of the module tree (object.__setattr__), so the state dict has no second copy of the weights
         # static shapes by default: the last, smaller batch and validation get graphs of their own instead of
         # one shape-generic graph (which inductor 2.13 fails to build for the Mamba scan)

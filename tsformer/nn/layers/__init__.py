@@ -3,7 +3,7 @@ embeddings, encoder and decoder layers, selective state spaces, dropout, activat
 
 from .attention import AttentionLayer, FullAttention
 from .autocorrelation import AutoCorrelation, autocorrelation, time_delay_aggregation
-from .checkpoint import LayerStack
+from .checkpoint import CheckpointedLayer
 from .decomp_transformer import DecompDecoder, DecompDecoderLayer, DecompEncoder, DecompEncoderLayer, SeasonalLayerNorm
 from .decomposition import SeriesDecomposition, decompose, moving_average
 from .dropout import Dropout, dropout
@@ -21,5 +21,5 @@ __all__ = [
     "DataEmbedding", "InvertedEmbedding", "PositionalEmbedding", "TimeFeatureEmbedding", "TokenEmbedding",
     "RevIN", "RevINStats", "instance_denormalize", "instance_normalize",
     "Encoder", "EncoderLayer", "Decoder", "DecoderLayer", "FeedForward", "activation",
-    "MambaBlock", "MambaState", "linear_scan", "selective_scan", "LayerStack",
+    "MambaBlock", "MambaState", "linear_scan", "selective_scan", "CheckpointedLayer",
 ]

@@ -16,7 +16,7 @@ from einops import rearrange
 from torch import nn
 
 from .attention import AttentionLayer
-from .checkpoint import LayerStack
+from .checkpoint import CheckpointedLayer
 from .decomposition import SeriesDecomposition
 from .dropout import Dropout
 from .transformer import activation
@@ -48,7 +48,7 @@ class _PointwiseFFN(nn.Module):
         return self.net(x)
 
 
-class DecompEncoderLayer(nn.Module):
+class DecompEncoderLayer(CheckpointedLayer):
     """``x (B, L, D) -> seasonal (B, L, D)``::
 
         x, _ = decomp(x + drop(attn(x, x, x)))
@@ -64,13 +64,16 @@ class DecompEncoderLayer(nn.Module):
         self.decomp2 = SeriesDecomposition(moving_avg)
         self.dropout = Dropout(dropout)
 
+    def _attend(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.attention(x, x, x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, _ = self.decomp1(x + self.dropout(self.attention(x, x, x)))
-        x, _ = self.decomp2(x + self.ffn(x))
+        x, _ = self.decomp1(x + self.branch(self._attend, x))
+        x, _ = self.decomp2(x + self.branch(self.ffn, x))
         return x
 
 
-class DecompEncoder(LayerStack):
+class DecompEncoder(nn.Module):
     """A stack of :class:`DecompEncoderLayer` and a :class:`SeasonalLayerNorm`: ``(B, L, D) -> (B, L, D)``."""
 
     def __init__(self, layers: list[nn.Module], norm: nn.Module | None = None):
@@ -80,11 +83,11 @@ class DecompEncoder(LayerStack):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
-            x = self.run_layer(layer, x)
+            x = layer(x)
         return x if self.norm is None else self.norm(x)
 
 
-class DecompDecoderLayer(nn.Module):
+class DecompDecoderLayer(CheckpointedLayer):
     """``(x (B, L, D), memory (B, M, D)) -> (seasonal (B, L, D), trend (B, L, c_out))``::
 
         x, t1 = decomp(x + drop(self_attn(x, x, x)))
@@ -106,15 +109,21 @@ class DecompDecoderLayer(nn.Module):
         self.trend_projection = nn.Conv1d(d_model, c_out, kernel_size=3, padding=1, padding_mode="circular",
                                           bias=False)
 
+    def _attend_self(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.self_attention(x, x, x, causal=True))
+
+    def _attend_memory(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.cross_attention(x, memory, memory))
+
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x, trend1 = self.decomp1(x + self.dropout(self.self_attention(x, x, x, causal=True)))
-        x, trend2 = self.decomp2(x + self.dropout(self.cross_attention(x, memory, memory)))
-        x, trend3 = self.decomp3(x + self.ffn(x))
+        x, trend1 = self.decomp1(x + self.branch(self._attend_self, x))
+        x, trend2 = self.decomp2(x + self.branch(self._attend_memory, x, memory))
+        x, trend3 = self.decomp3(x + self.branch(self.ffn, x))
         trend = self.trend_projection(rearrange(trend1 + trend2 + trend3, "b l d -> b d l"))
         return x, rearrange(trend, "b c l -> b l c")
 
 
-class DecompDecoder(LayerStack):
+class DecompDecoder(nn.Module):
     """Decoder that accumulates the trend.
 
     ``forward(x (B, L, D), memory (B, M, D), trend (B, L, c_out)) -> (seasonal (B, L, c_proj), trend (B, L, c_out))``:
@@ -130,6 +139,6 @@ class DecompDecoder(LayerStack):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, trend: torch.Tensor):
         for layer in self.layers:
-            x, residual_trend = self.run_layer(layer, x, memory)
+            x, residual_trend = layer(x, memory)
             trend = trend + residual_trend
         return self.projection(self.norm(x)), trend

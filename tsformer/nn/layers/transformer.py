@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .attention import AttentionLayer
-from .checkpoint import LayerStack
+from .checkpoint import CheckpointedLayer
 from .dropout import Dropout
 
 __all__ = ["activation", "FeedForward", "EncoderLayer", "Encoder", "DecoderLayer", "Decoder"]
@@ -36,7 +36,7 @@ class FeedForward(nn.Module):
         return self.net(x)
 
 
-class EncoderLayer(nn.Module):
+class EncoderLayer(CheckpointedLayer):
     """Post-norm block: ``x = norm1(x + drop(attn(x))); x = norm2(x + ffn(x))``; ``(B, N, D) -> (B, N, D)``."""
 
     def __init__(self, attention: AttentionLayer, d_model: int, d_ff: int, *, dropout: float = 0.1, act: str = "gelu"):
@@ -47,12 +47,15 @@ class EncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
         self.dropout = Dropout(dropout)
 
+    def _attend(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.attention(x, x, x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.dropout(self.attention(x, x, x)))
-        return self.norm2(x + self.ffn(x))
+        x = self.norm1(x + self.branch(self._attend, x))
+        return self.norm2(x + self.branch(self.ffn, x))
 
 
-class Encoder(LayerStack):
+class Encoder(nn.Module):
     """A stack of layers followed by an optional final ``LayerNorm``; ``(B, N, D) -> (B, N', D)``.
 
     ``between`` (optional, one module fewer than ``layers``) runs after every layer but the last, e.g.
@@ -69,13 +72,13 @@ class Encoder(LayerStack):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
-            x = self.run_layer(layer, x)
+            x = layer(x)
             if self.between is not None and i < len(self.between):
                 x = self.between[i](x)
         return x if self.norm is None else self.norm(x)
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(CheckpointedLayer):
     """Post-norm decoder block (Informer, the vanilla Transformer): masked self-attention, cross-attention, FFN.
 
     ``forward(x (B, N, D), memory (B, M, D)) -> (B, N, D)``::
@@ -96,13 +99,19 @@ class DecoderLayer(nn.Module):
         self.norm3 = nn.LayerNorm(d_model)
         self.dropout = Dropout(dropout)
 
+    def _attend_self(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.self_attention(x, x, x, causal=True))
+
+    def _attend_memory(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.cross_attention(x, memory, memory))
+
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.dropout(self.self_attention(x, x, x, causal=True)))
-        x = self.norm2(x + self.dropout(self.cross_attention(x, memory, memory)))
-        return self.norm3(x + self.ffn(x))
+        x = self.norm1(x + self.branch(self._attend_self, x))
+        x = self.norm2(x + self.branch(self._attend_memory, x, memory))
+        return self.norm3(x + self.branch(self.ffn, x))
 
 
-class Decoder(LayerStack):
+class Decoder(nn.Module):
     """A stack of :class:`DecoderLayer` and an optional final norm: ``(x (B, N, D), memory (B, M, D)) -> (B, N, D)``."""
 
     def __init__(self, layers: list[nn.Module], norm: nn.Module | None = None):
@@ -112,5 +121,5 @@ class Decoder(LayerStack):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
-            x = self.run_layer(layer, x, memory)
+            x = layer(x, memory)
         return x if self.norm is None else self.norm(x)

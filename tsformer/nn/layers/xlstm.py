@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from .checkpoint import LayerStack
+from .checkpoint import CheckpointedLayer
 from .dropout import Dropout
 from .transformer import activation
 
@@ -193,7 +193,7 @@ class SLSTMLayer(nn.Module):
         return _head_norm(self.dropout(h), self.norm)
 
 
-class SLSTMBlock(nn.Module):
+class SLSTMBlock(CheckpointedLayer):
     """``x + slstm(norm(x))`` then ``x + gated_ffn(norm(x))``; ``(B, S, D) -> (B, S, D)``."""
 
     def __init__(self, d: int, *, n_heads: int = 4, conv_kernel: int = 4, ffn_factor: float = 4 / 3,
@@ -206,8 +206,8 @@ class SLSTMBlock(nn.Module):
         self.ffn = GatedFeedForward(d, proj_factor=ffn_factor, dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.cell(self.norm(x))
-        return x + self.ffn(self.ffn_norm(x))
+        x = x + self.branch(lambda x: self.cell(self.norm(x)), x)
+        return x + self.branch(lambda x: self.ffn(self.ffn_norm(x)), x)
 
 
 # ---------------------------------------------------------------------------------------------- mLSTM
@@ -299,7 +299,7 @@ class MLSTMLayer(nn.Module):
         return self.dropout(self.proj_down(h * F.silu(gate)))
 
 
-class MLSTMBlock(nn.Module):
+class MLSTMBlock(CheckpointedLayer):
     """``x + mlstm_layer(norm(x))``; ``(B, S, D) -> (B, S, D)``."""
 
     def __init__(self, d: int, *, n_heads: int = 4, conv_kernel: int = 4, dropout: float = 0.0, n_blocks: int = 1,
@@ -310,10 +310,10 @@ class MLSTMBlock(nn.Module):
                                mode=mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.cell(self.norm(x))
+        return x + self.branch(lambda x: self.cell(self.norm(x)), x)
 
 
-class XLSTMStack(LayerStack):
+class XLSTMStack(nn.Module):
     """``n_blocks`` sLSTM or mLSTM blocks and a final LayerNorm: ``(B, S, D) -> (B, S, D)``, causal along ``S``."""
 
     def __init__(self, d: int, *, n_blocks: int = 3, cell: str = "slstm", n_heads: int = 4, conv_kernel: int = 4,
@@ -332,5 +332,5 @@ class XLSTMStack(LayerStack):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
-            x = self.run_layer(block, x)
+            x = block(x)
         return self.norm(x)
