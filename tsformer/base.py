@@ -85,9 +85,10 @@ COMMON_PARAMS_DOC = """
             {"mode": "max-autotune"}) after a compilation of a minute or two at the start of the fit. Whether
             the steps get faster depends on the model and machine (benchmarks/compile_step.py); predictions
             and the saved model are the plain network. On a CPU it needs a C++ compiler.
-        activation_checkpointing: keep only each encoder/decoder layer's input during a training step and
-            recompute the layer in the backward pass: less memory a step for one more forward pass of the
-            layers (the same losses and gradients); see benchmarks/RESULTS.md for what it saves per model.
+        activation_checkpointing: keep only the input of each residual branch (attention, feed-forward, ...)
+            during a training step and recompute the branch in the backward pass: less memory a step for one
+            more forward pass of the branches, the same losses and gradients. It pays most for long horizons
+            and many variates (benchmarks/RESULTS.md, benchmarks/checkpointing.py).
         random_state: seed for weights, shuffling and dropout; same seed -> same forecasts.
         verbose: print a line per epoch (and a progress bar on a terminal).
         trainer_kwargs: extra Lightning Trainer arguments (e.g. strategy="ddp", num_nodes=2).

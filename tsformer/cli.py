@@ -118,8 +118,8 @@ def _add_model_args(p: argparse.ArgumentParser, *, tuning: bool = False) -> None
                    help="train through torch.compile, after a compilation at the start; faster for some models "
                         "(on a CPU it needs a C++ compiler)")
     g.add_argument("--activation-checkpointing", action="store_true",
-                   help="recompute each layer's activations in the backward pass instead of keeping them: "
-                        "less memory a training step, about a third more time")
+                   help="recompute the layers' activations in the backward pass instead of keeping them: "
+                        "less memory a training step (most for long horizons and many columns), more time")
     g.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE",
                    help="any other estimator parameter, e.g. --param d_model=128 (repeatable); see `tsformer models -v`")
 
