@@ -25,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from compare import ROWS, mean, run_worker, step_summary, step_timer  # noqa: E402
+from compare import ROWS, mean, run_worker, time_steps  # noqa: E402
 from ltsf import CONFIGS, TRAINING, git_commit, machine  # noqa: E402
 
 #: iTransformer's Traffic script (scripts/multivariate_forecasting/Traffic/iTransformer.sh): 862 variates
@@ -36,10 +36,8 @@ CASES = {**{f"{m}-96": (m, 96) for m in CONFIGS}, "informer-720": ("informer", 7
 
 
 def worker(case: str, steps: int, checkpointing: bool, threads: int | None) -> dict:
-    import lightning as L
     import torch
 
-    from tsformer import registry
     from tsformer.datasets import load_dataset, make_synthetic
 
     if threads:
@@ -49,14 +47,9 @@ def worker(case: str, steps: int, checkpointing: bool, threads: int | None) -> d
         df, config = make_synthetic(n_steps=1000, n_series=862, freq="h", seed=0), WIDE
     else:
         df, config = load_dataset("ETTh1").iloc[:ROWS[0]], CONFIGS[model]
-    starts: list[float] = []
-    settings = {**TRAINING, **config, "max_epochs": 1, "patience": None, "val_size": 0, "random_state": 2021,
-                "lr_schedule": "constant", "activation_checkpointing": checkpointing}
-    trainer_kwargs = {"max_steps": steps, "callbacks": [step_timer(L.Callback, starts)]}
-    est = registry.get_estimator(model)(lookback=96, horizon=horizon, accelerator="cpu",
-                                         trainer_kwargs=trainer_kwargs, **settings)
-    est.fit(df)
-    return step_summary(starts)
+    settings = {**TRAINING, **config, "patience": None, "lr_schedule": "constant",
+                "activation_checkpointing": checkpointing}
+    return time_steps(model, df, horizon, settings, steps)
 
 
 def main(argv=None) -> None:

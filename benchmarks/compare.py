@@ -145,24 +145,30 @@ def step_summary(starts: list[float]) -> dict:
 def ours_steps_worker(model: str, steps: int, horizon: int, config: dict, threads: int | None, precision: str,
                       params: dict) -> dict:
     """tsformer's side of ``--steps``: ``steps`` training steps through the estimator, no validation."""
-    import lightning as L
     import torch
 
     sys.path.insert(0, str(HERE))
     from ltsf import TRAINING
 
-    from tsformer import registry
     from tsformer.datasets import load_dataset
 
     if threads:
         torch.set_num_threads(threads)
+    df = load_dataset("ETTh1").iloc[:ROWS[0]]
+    return time_steps(model, df, horizon, {**TRAINING, **config, **params}, steps, precision)
+
+
+def time_steps(model: str, df, horizon: int, settings: dict, steps: int, precision: str = "32-true") -> dict:
+    """Fit ``steps`` training steps of the estimator on ``df`` (no validation) and summarize their times."""
+    import lightning as L
+
+    from tsformer import registry
+
     starts: list[float] = []
-    n_train = ROWS[0]
-    df = load_dataset("ETTh1").iloc[:n_train]
-    settings = {**TRAINING, **config, **params, "max_epochs": 1, "val_size": 0, "random_state": 2021}
     trainer_kwargs = {"max_steps": steps, "callbacks": [step_timer(L.Callback, starts)]}
     est = registry.get_estimator(model)(lookback=96, horizon=horizon, precision=precision, accelerator="cpu",
-                                         trainer_kwargs=trainer_kwargs, **settings)
+                                         trainer_kwargs=trainer_kwargs,
+                                         **{**settings, "max_epochs": 1, "val_size": 0, "random_state": 2021})
     est.fit(df)
     return step_summary(starts)
 
