@@ -50,8 +50,13 @@ CONFIGS: dict[str, dict] = {
     # lookback is 512 (--lookback 512).  The reference trains 100 epochs; 30 here (the warm-up is then 6 epochs)
     "xlstmtime": dict(d_model=256, e_layers=3, n_heads=4, cell="slstm", loss="mae", batch_size=64, learning_rate=1e-3,
                       lr_schedule="onecycle", max_epochs=30, patience=None),
-    # S-Mamba scripts/multivariate_forecasting/ETT/S_Mamba_ETTh1.sh (horizons 96/192; 336/720 use learning_rate=5e-05)
+    # S-Mamba scripts/multivariate_forecasting/ETT/S_Mamba_ETTh1.sh (horizons 96/192; 336/720: BY_HORIZON)
     "mamba": dict(d_model=256, d_ff=256, e_layers=2, d_state=2, learning_rate=7e-05),
+}
+#: what a reference script changes with the horizon: {model: {horizon: overrides of CONFIGS[model]}}
+BY_HORIZON: dict[str, dict[int, dict]] = {
+    # S-Mamba's ETTh1 script trains horizons 336 and 720 at learning_rate 5e-05
+    "mamba": {336: dict(learning_rate=5e-05), 720: dict(learning_rate=5e-05)},
 }
 TRAINING = dict(batch_size=32, learning_rate=1e-4, max_epochs=10, patience=3, lr_schedule="halve")
 #: keys of a CONFIGS entry that set the training, not the network (scripts that only build networks drop them)
@@ -116,7 +121,7 @@ def main(argv=None) -> dict:
 
     n_train, n_val, n_test = ROWS[args.dataset[:4]]
     df = load_dataset(args.dataset, path=args.data_dir) if args.data_dir or args.dataset != "ETTh1" else load_dataset("ETTh1")
-    params = {**TRAINING, **CONFIGS[args.model]}
+    params = {**TRAINING, **CONFIGS[args.model], **BY_HORIZON.get(args.model, {}).get(args.horizon, {})}
     if args.max_epochs is not None:
         params["max_epochs"] = args.max_epochs
     params.update(parse_params(args.param))
