@@ -41,7 +41,11 @@ def model_name(request):
 
 @pytest.fixture(autouse=True)
 def _same_random_state():
-    """Each test draws the same random inputs whichever tests ran before it (or in another order)."""
+    """Each test draws the same random inputs whichever tests ran before it (or in another order).
+
+    Not ``tsformer.training.seed_everything``: that goes through Lightning, which would then be loaded for every
+    test and would leave ``PL_GLOBAL_SEED`` in the environment of the subprocesses the CLI and DDP tests start.
+    """
     random.seed(TEST_SEED)
     np.random.seed(TEST_SEED)
     torch.manual_seed(TEST_SEED)
