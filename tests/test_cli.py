@@ -43,8 +43,8 @@ def run_reporting_imports(*args):
 def run_here(capsys, *args):
     """The same command through ``tsformer.cli.main`` in this process: its exit code, stdout and stderr.
 
-    For the error paths and flags, where a new process would only repeat the imports; the commands that
-    must work from a real shell (forecast, fit then predict in separate processes, help) use ``run``.
+    For everything a new process would only repeat the imports for (about 10 s each on the CI machine);
+    what must work from a real shell (a forecast, fit then predict in separate processes, help) uses ``run``.
     """
     from tsformer.cli import main
 
@@ -68,13 +68,13 @@ def csv(tmp_path_factory):
     return path
 
 
-def test_forecast_prints_a_table_and_writes_files(csv, tmp_path):
+def test_forecast_prints_a_table_and_writes_files(csv, tmp_path, capsys):
     r = run("forecast", csv, *FAST, "--quiet")
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     assert "series_0" in r.stdout and len(r.stdout.strip().splitlines()) == 6 + 2  # header lines + 6 rows
     out, model = tmp_path / "fc.csv", tmp_path / "m.tsf"
-    r = run("forecast", csv, *FAST, "--target", "series_1", "--output", out, "--save-model", model)
+    r = run_here(capsys, "forecast", csv, *FAST, "--target", "series_1", "--output", out, "--save-model", model)
     assert r.returncode == 0, r.stderr
     assert "epoch 1/1" in r.stderr and "train_loss" in r.stderr and "val_loss" in r.stderr
     fc = pd.read_csv(out, parse_dates=["date"])
@@ -132,9 +132,10 @@ def test_models_datasets_and_help(capsys):
 
 
 # ------------------------------------------------------------------------------ fit / predict / backtest
-def test_fit_then_predict_in_separate_processes_reproduces_forecast(csv, tmp_path):
+def test_fit_then_predict_in_separate_processes_reproduces_forecast(csv, tmp_path, capsys):
     direct, model, later = tmp_path / "direct.csv", tmp_path / "m.tsf", tmp_path / "later.csv"
-    assert run("forecast", csv, *FAST, "--quiet", "--output", direct).returncode == 0
+    # the same fit in this process gives the forecast to compare with; fit and predict each run in a new one
+    assert run_here(capsys, "forecast", csv, *FAST, "--quiet", "--output", direct).returncode == 0
     r = run("fit", csv, *FAST, "--quiet", "--save-model", model)
     assert r.returncode == 0, r.stderr
     r, loaded = run_reporting_imports("predict", model, "--output", later, "--quiet")
@@ -144,16 +145,16 @@ def test_fit_then_predict_in_separate_processes_reproduces_forecast(csv, tmp_pat
     # after a different history: the forecast starts after that history's last row
     history = tmp_path / "history.csv"
     pd.read_csv(csv).iloc[:200].to_csv(history, index=False)
-    r = run("predict", model, "--history", history, "--level", "80", "--quiet")
+    r = run_here(capsys, "predict", model, "--history", history, "--level", "80", "--quiet")
     assert r.returncode == 0, r.stderr
     first = r.stdout.strip().splitlines()[2].split()[:2]
     assert " ".join(first) == str(pd.Timestamp(pd.read_csv(history)["date"].iloc[-1]) + pd.Timedelta(hours=1))
     assert "series_0-lo-80" in r.stdout
     # nothing the user wrote is overwritten without --force
     before = model.read_bytes()
-    r = run("fit", csv, *FAST, "--quiet", "--save-model", model)
+    r = run_here(capsys, "fit", csv, *FAST, "--quiet", "--save-model", model)
     assert r.returncode == 1 and "--force" in r.stderr and model.read_bytes() == before
-    r = run("predict", model, "--output", later, "--quiet")
+    r = run_here(capsys, "predict", model, "--output", later, "--quiet")
     assert r.returncode == 1 and "already exists" in r.stderr
 
 
@@ -183,9 +184,9 @@ def test_long_file_keeps_its_names_and_missing_id_column_is_clear(tmp_path, caps
     assert r.returncode == 1 and "--time-col" in r.stderr
 
 
-def test_backtest_command_writes_windows_metrics_and_plot(csv, tmp_path):
+def test_backtest_command_writes_windows_metrics_and_plot(csv, tmp_path, capsys):
     windows, metrics, plot = tmp_path / "w.csv", tmp_path / "m.json", tmp_path / "bt.png"
-    r = run("backtest", csv, *FAST, "--n-windows", "3", "--level", "80", "--output", windows, "--metrics-output",
+    r = run_here(capsys, "backtest", csv, *FAST, "--n-windows", "3", "--level", "80", "--output", windows, "--metrics-output",
             metrics, "--plot", plot, "--quiet")
     assert r.returncode == 0, r.stderr
     assert "overall" in r.stdout and "coverage-80" in r.stdout
@@ -194,7 +195,7 @@ def test_backtest_command_writes_windows_metrics_and_plot(csv, tmp_path):
     m = json.loads(metrics.read_text())
     assert set(m) == {"series_0", "series_1", "overall"} and {"mse", "mae", "rmse", "mape", "smape", "mase"} <= set(m["overall"])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    r = run("forecast", csv, *FAST, "--plot", tmp_path / "fc.png", "--quiet")
+    r = run_here(capsys, "forecast", csv, *FAST, "--plot", tmp_path / "fc.png", "--quiet")
     assert r.returncode == 0 and (tmp_path / "fc.png").read_bytes()[:4] == b"\x89PNG"
 
 

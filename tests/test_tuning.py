@@ -326,11 +326,14 @@ def check_one_shared_study(storage, name, n_trials, n_workers=2):
     return study
 
 
-def test_tune_command_writes_best_params_trials_and_model(csv, tmp_path):
+def test_tune_command_writes_best_params_trials_and_model(csv, tmp_path, capsys):
+    # in this process: the worker tests below run the command in new ones
     best, trials, model = tmp_path / "best.json", tmp_path / "trials.csv", tmp_path / "best.tsf"
-    r = run("tune", csv, *FAST, "--n-trials", "2", "--output", best, "--trials-csv", trials, "--save-model", model)
-    assert r.returncode == 0, r.stderr
-    lines = r.stderr.splitlines()
+    capsys.readouterr()
+    code = main([str(a) for a in ("tune", csv, *FAST, "--n-trials", "2", "--output", best, "--trials-csv", trials,
+                                  "--save-model", model)])
+    assert code == 0, capsys.readouterr().err
+    lines = capsys.readouterr().err.splitlines()
     progress = [line for line in lines if line.startswith("trial ")]
     assert len(progress) == 2 and "mse" in progress[0] and "best mse" in progress[0] and "2/2 done" in progress[1]
     summary = json.loads(best.read_text())

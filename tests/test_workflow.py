@@ -142,7 +142,7 @@ def test_future_covariate_makes_every_model_better(model_name):
 
 def _covariate_gain(model_name):
     df = covariate_frame()
-    settings = dict(val_size=96, max_epochs=8, batch_size=16, lr_schedule="constant", learning_rate=5e-3, patience=5)
+    settings = dict(val_size=96, max_epochs=4, batch_size=16, lr_schedule="constant", learning_rate=5e-3)
     with_cov = tiny(model_name, future_covariates=["price"], **settings).backtest(df, n_windows=4)
     without = tiny(model_name, target="load", **settings).backtest(df, n_windows=4)
     assert with_cov.metrics.loc["load", "mae"] < 0.6 * without.metrics.loc["load", "mae"], (
