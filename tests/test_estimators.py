@@ -217,3 +217,24 @@ def test_activation_checkpointing_fits_like_a_plain_fit(synthetic):
         tiny("informer", activation_checkpointing="yes").fit(synthetic)
     with pytest.raises(ConfigError, match="no layer that can recompute"):
         ForecastingModule(torch.nn.Linear(2, 2), activation_checkpointing=True)
+
+
+def test_fit_takes_trainer_kwargs_for_that_fit_only(synthetic):
+    import lightning as L
+
+    class Count(L.Callback):
+        def __init__(self):
+            self.epochs = 0
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            self.epochs += 1
+
+    own, this_fit = Count(), Count()
+    est = tiny("itransformer", max_epochs=3, patience=None, trainer_kwargs={"callbacks": [own]})
+    est.fit(synthetic, trainer_kwargs={"callbacks": [this_fit], "max_epochs": 2})  # over the estimator's own
+    assert own.epochs == this_fit.epochs == 2 and len(est.history_) == 2
+    assert est.get_params()["trainer_kwargs"] == {"callbacks": [own]}  # nothing of the fit's kept
+    est.fit(synthetic)
+    assert own.epochs == 2 + 3 and this_fit.epochs == 2
+    with pytest.raises(ConfigError, match=r"fit\(trainer_kwargs=...\) must be a dict"):
+        est.fit(synthetic, trainer_kwargs=["ddp"])

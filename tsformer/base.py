@@ -338,16 +338,31 @@ class BaseForecaster(BaseEstimator):
         return scaler, groups
 
     # ------------------------------------------------------------------ fit
-    def fit(self, df, y=None):
+    def fit(self, df, y=None, *, trainer_kwargs: dict | None = None):
         """Train on ``df`` (wide or long frame); returns ``self``.
 
         The last ``val_size`` rows of every series are the validation targets (their history may reach
         back into the training rows); the scaler sees the training rows only.
+
+        ``trainer_kwargs``: Lightning Trainer arguments for this fit only (e.g. ``{"strategy": "ddp",
+        "devices": 4, "num_nodes": 2}``, or ``callbacks``), on top of the estimator's own ``trainer_kwargs``
+        (callbacks from both are used); they are not stored with the estimator or its model file.
         """
         self._check_params()
-        return self._fit_data(self._read(df))
+        if trainer_kwargs is not None and not isinstance(trainer_kwargs, dict):
+            raise ConfigError(f"fit(trainer_kwargs=...) must be a dict, got {type(trainer_kwargs).__name__}")
+        return self._fit_data(self._read(df), trainer_kwargs=trainer_kwargs)
 
-    def _fit_data(self, data: SeriesData):
+    def _trainer_kwargs(self, extra: dict | None) -> dict | None:
+        """The estimator's ``trainer_kwargs`` with a fit's ``extra`` over them, their callbacks joined."""
+        if not extra:
+            return self.trainer_kwargs
+        merged = {**(self.trainer_kwargs or {}), **extra}
+        if "callbacks" in extra and self.trainer_kwargs and "callbacks" in self.trainer_kwargs:
+            merged["callbacks"] = [*self.trainer_kwargs["callbacks"], *extra["callbacks"]]
+        return merged
+
+    def _fit_data(self, data: SeriesData, trainer_kwargs: dict | None = None):
         L_, H = self.lookback, self.horizon
         lengths = data.lengths
         is_global = data.schema.mode == "global"
@@ -402,7 +417,8 @@ class BaseForecaster(BaseEstimator):
         history = training.train_network(
             module, train_set, val_set, batch_size=self.batch_size, max_epochs=self.max_epochs,
             patience=self.patience, accelerator=self.accelerator, devices=self.devices, precision=self.precision,
-            gradient_clip_val=self.gradient_clip_val, verbose=self.verbose, trainer_kwargs=self.trainer_kwargs,
+            gradient_clip_val=self.gradient_clip_val, verbose=self.verbose,
+            trainer_kwargs=self._trainer_kwargs(trainer_kwargs),
         )
         network.eval()
         self.network_ = network
