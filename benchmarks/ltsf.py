@@ -69,7 +69,10 @@ def machine() -> str:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    where = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    if torch.cuda.is_available():
+        where += f", GPU {torch.cuda.get_device_name(0)}"
+    return where
 
 
 def git_commit() -> str:
@@ -130,6 +133,8 @@ def main(argv=None) -> dict:
               precision=args.precision, compile=args.compile, accelerator="cpu" if not torch.cuda.is_available() else "auto",
               verbose=args.verbose, **params)
 
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     est.fit(df.iloc[: n_train + n_val])
     fit_s = time.perf_counter() - t0
@@ -149,13 +154,16 @@ def main(argv=None) -> dict:
         "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in e.items()} for e in epochs],
         "fit_s": round(fit_s, 1), "eval_s": round(eval_s, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
+        "peak_gpu_mb": (round(torch.cuda.max_memory_allocated() / 2**20, 0) if torch.cuda.is_available() else None),
         "params": {k: v for k, v in est.get_params().items() if k in params},
         "n_weights": sum(p.numel() for p in est.network_.parameters()),
         "machine": machine(), "commit": git_commit(), "date": time.strftime("%Y-%m-%d"),
     }
     print(f"{args.model} {args.dataset} L={args.lookback} H={args.horizon}: test MSE {result['mse']:.4f} "
           f"MAE {result['mae']:.4f} | {result['epochs']} epochs (best {result['best_epoch']}), "
-          f"{result['s_per_epoch']} s/epoch | peak RSS {result['peak_rss_mb']:.0f} MB | {result['machine']}")
+          f"{result['s_per_epoch']} s/epoch | peak RSS {result['peak_rss_mb']:.0f} MB"
+          + (f", GPU {result['peak_gpu_mb']:.0f} MB" if result["peak_gpu_mb"] is not None else "")
+          + f" | {result['machine']}")
     with open(args.results, "a") as f:
         f.write(json.dumps(result) + "\n")
     return result
