@@ -142,9 +142,9 @@ def test_trials_never_see_the_validation_rows_and_the_score_is_reproducible(fram
     fitted = []
     original_fit = cls._fit_data
 
-    def spy(self, data):
+    def spy(self, data, **kwargs):
         fitted.append(data.index.max())
-        return original_fit(self, data)
+        return original_fit(self, data, **kwargs)
 
     monkeypatch.setattr(cls, "_fit_data", spy)
     params = tiny("itransformer")
