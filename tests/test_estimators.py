@@ -236,5 +236,8 @@ def test_fit_takes_trainer_kwargs_for_that_fit_only(synthetic):
     assert est.get_params()["trainer_kwargs"] == {"callbacks": [own]}  # nothing of the fit's kept
     est.fit(synthetic)
     assert own.epochs == 2 + 3 and this_fit.epochs == 2
+    single = Count()  # Lightning also takes one callback that is not in a list, on either side
+    est.set_params(trainer_kwargs={"callbacks": own}).fit(synthetic, trainer_kwargs={"callbacks": single, "max_epochs": 1})
+    assert own.epochs == 2 + 3 + 1 and single.epochs == 1
     with pytest.raises(ConfigError, match=r"fit\(trainer_kwargs=...\) must be a dict"):
         est.fit(synthetic, trainer_kwargs=["ddp"])
