@@ -239,5 +239,7 @@ def test_fit_takes_trainer_kwargs_for_that_fit_only(synthetic):
     single = Count()  # Lightning also takes one callback that is not in a list, on either side
     est.set_params(trainer_kwargs={"callbacks": own}).fit(synthetic, trainer_kwargs={"callbacks": single, "max_epochs": 1})
     assert own.epochs == 2 + 3 + 1 and single.epochs == 1
+    est.set_params(trainer_kwargs={"callbacks": single}).fit(synthetic)  # and alone, with no fit's own
+    assert single.epochs == 1 + 3
     with pytest.raises(ConfigError, match=r"fit\(trainer_kwargs=...\) must be a dict"):
         est.fit(synthetic, trainer_kwargs=["ddp"])

@@ -359,9 +359,8 @@ class BaseForecaster(BaseEstimator):
             return self.trainer_kwargs
         merged = {**(self.trainer_kwargs or {}), **extra}
         if "callbacks" in extra and self.trainer_kwargs and "callbacks" in self.trainer_kwargs:
-            # Lightning takes one callback or a list of them, on either side
-            merged["callbacks"] = [c for kw in (self.trainer_kwargs, extra) for c in
-                                   (kw["callbacks"] if isinstance(kw["callbacks"], (list, tuple)) else [kw["callbacks"]])]
+            merged["callbacks"] = (training.callback_list(self.trainer_kwargs["callbacks"])
+                                   + training.callback_list(extra["callbacks"]))
         return merged
 
     def _fit_data(self, data: SeriesData, trainer_kwargs: dict | None = None):

@@ -19,6 +19,7 @@ _WHERE = {
     "pinball_loss": "losses",
     "sort_quantiles": "losses",
     "is_global_zero": "rank",
+    "callback_list": "trainer",
     "make_loader": "trainer",
     "make_trainer": "trainer",
     "quiet_lightning": "trainer",

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import ConfigError
 from .callbacks import BestWeights, EpochSummary, LossHistory
 
-__all__ = ["make_trainer", "make_loader", "train_network", "quiet_lightning", "seed_everything"]
+__all__ = ["callback_list", "make_trainer", "make_loader", "train_network", "quiet_lightning", "seed_everything"]
 
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning")
 
@@ -66,6 +66,13 @@ def make_loader(dataset: Dataset, *, batch_size: int, shuffle: bool, num_workers
                       persistent_workers=num_workers > 0)
 
 
+def callback_list(callbacks) -> list:
+    """Lightning's ``callbacks`` argument (one callback, a list or tuple of them, or ``None``) as a list."""
+    if callbacks is None:
+        return []
+    return list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+
+
 def make_trainer(*, max_epochs: int = 10, patience: int | None = 3, validate: bool = True, accelerator: str = "auto",
                  devices="auto", precision="32-true", gradient_clip_val: float | None = None, verbose: bool = False,
                  default_root_dir: str | None = None, callbacks=(), trainer_kwargs: dict | None = None) -> L.Trainer:
@@ -94,7 +101,7 @@ def make_trainer(*, max_epochs: int = 10, patience: int | None = 3, validate: bo
         kwargs["limit_val_batches"] = 0
     extra = dict(trainer_kwargs or {})
     if "callbacks" in extra:
-        kwargs["callbacks"] = cbs + list(extra.pop("callbacks"))
+        kwargs["callbacks"] = cbs + callback_list(extra.pop("callbacks"))
     kwargs.update(extra)
     return L.Trainer(**kwargs)
 
