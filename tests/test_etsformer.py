@@ -205,3 +205,17 @@ def test_predict_components_needs_a_fitted_model_and_counts_the_covariates(synth
     assert set(parts) == {"level", "growth", "season", "covariates"}
     total = sum(parts[k] for k in parts)
     pd.testing.assert_frame_equal(total, est.predict(future=future), rtol=1e-4, atol=1e-4)
+
+
+def test_damping_dropout_draws_a_mask_per_forecast_step_as_the_reference_does():
+    torch.manual_seed(0)
+    layer = DampingLayer(50, 2, dropout=0.5).train()
+    with torch.no_grad():
+        layer.phi_logit.fill_(20.0)                                           # φ = 1: step h is h times the growth
+    out = layer(torch.ones(1, 1, 64))[0] / torch.arange(1, 51.0)[:, None]   # (50, 64): 0 or 1 / (1 - p)
+    dropped = out == 0
+    assert 0 < dropped.float().mean() < 1
+    assert not (dropped == dropped[:1]).all()                                  # the steps' masks differ
+    torch.testing.assert_close(out[~dropped], torch.full_like(out[~dropped], 2.0))
+    layer.eval()
+    torch.testing.assert_close(layer(torch.ones(1, 1, 64))[0] / torch.arange(1, 51.0)[:, None], torch.ones(50, 64))

@@ -10,9 +10,10 @@ to end:
   smoothing attention on its successive differences, and passes ``LayerNorm(residual)`` plus a
   feed-forward network to the next layer; alongside, a **level** per variate is smoothed from the raw
   input: ``e_t = α (x_t - s_t) + (1-α)(e_{t-1} + b_{t-1})``;
-* the decoder forecasts each layer's growth with a learnable damping (``Σ_{i<=h} φ^i b_L``) and takes
-  its season's extrapolation; both are summed over layers and mapped to the variates by one linear
-  layer, and the last level is added.
+* the decoder forecasts each layer's growth with a learnable damping (``Σ_{i<=h} φ^i b_L``; while
+  training, dropout with a mask per forecast step before the damping and once more after it, as in the
+  reference code) and takes its season's extrapolation; both are summed over layers and mapped to the
+  variates by one linear layer, and the last level is added.
 
 :meth:`ETSformer.components` returns the three parts, whose sum is :meth:`ETSformer.forward`.
 """
@@ -97,6 +98,8 @@ class ETSformer(nn.Module):
             for _ in range(e_layers)
         ])
         self.damping = nn.ModuleList([DampingLayer(horizon, n_heads, dropout=dropout) for _ in range(e_layers)])
+        # the reference decoder layer drops out the damped growth forecast once more (no weights: old files load)
+        self.damping_dropout = nn.ModuleList([Dropout(dropout) for _ in range(e_layers)])
         self.projection = nn.Linear(d_model, n_vars * n_outputs)
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,9 +119,9 @@ class ETSformer(nn.Module):
         res = self.embedding_dropout(self.embedding(x))
         level = x
         growth_h = season_h = 0
-        for layer, damping in zip(self.layers, self.damping):
+        for layer, damping, drop in zip(self.layers, self.damping, self.damping_dropout):
             res, level, growth, season = layer(res, level)
-            growth_h = growth_h + damping(growth[:, -1:])
+            growth_h = growth_h + drop(damping(growth[:, -1:]))
             season_h = season_h + season[:, -self.horizon:]
         growth_h, season_h = (rearrange(self.projection(t), "b h (c q) -> b h c q", q=self.n_outputs)
                               for t in (growth_h, season_h))

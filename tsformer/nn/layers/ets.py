@@ -152,7 +152,12 @@ class LevelLayer(nn.Module):
 
 
 class DampingLayer(nn.Module):
-    """Damped growth forecast: ``growth (B, 1, d) -> (B, horizon, d)``, step ``h`` is ``Σ_{i=1..h} φ^i`` times it."""
+    """Damped growth forecast: ``growth (B, 1, d) -> (B, horizon, d)``, step ``h`` is ``Σ_{i=1..h} φ^i`` times it.
+
+    Dropout (training only) is applied after the last growth is repeated over the horizon, so every
+    forecast step gets a mask of its own, as in the reference code (the paper's and Time-Series-Library's
+    ``DampingLayer``).
+    """
 
     def __init__(self, horizon: int, n_heads: int, *, dropout: float = 0.0):
         super().__init__()
@@ -172,5 +177,7 @@ class DampingLayer(nn.Module):
         return (self.phi ** powers).cumsum(0)
 
     def forward(self, growth: torch.Tensor) -> torch.Tensor:
-        g = rearrange(self.dropout(growth), "b 1 (h e) -> b 1 h e", h=self.n_heads)
+        if self.training and self.dropout.p > 0:
+            growth = self.dropout(growth.expand(-1, self.horizon, -1))  # a mask per forecast step
+        g = rearrange(growth, "b t (h e) -> b t h e", h=self.n_heads)
         return rearrange(g * self.factors()[None, :, :, None], "b t h e -> b t (h e)")
