@@ -185,6 +185,14 @@ def test_informer_forecasts_the_horizon_from_the_lookback_and_future_timestamps(
         net(label_len=49)
 
 
+def test_probsparse_layers_drop_nothing_and_cross_attention_drops_out_as_in_the_reference_code():
+    model = net(dropout=0.3)
+    prob = [m for m in model.modules() if isinstance(m, ProbSparseAttention)]
+    full = [m for m in model.modules() if isinstance(m, FullAttention)]
+    assert len(prob) == 3 and len(full) == 1                      # 2 encoder + 1 decoder self-attention; 1 cross
+    assert all(m.dropout.p == 0 for m in prob) and full[0].dropout == 0.3
+
+
 def test_informer_without_distilling_or_marks():
     assert net(distil=False, n_marks=0)(torch.randn(2, 48, 3)).shape == (2, 12, 3)
 

@@ -69,7 +69,9 @@ class Informer(nn.Module):
         self.dec_embedding = DataEmbedding(n_vars, d_model, n_marks=n_marks, dropout=dropout)
 
         def prob_attention():
-            return AttentionLayer(ProbSparseAttention(factor=factor, dropout=dropout), d_model=d_model, n_heads=n_heads)
+            # no dropout on the active queries' attention weights: the reference code's ProbAttention (Informer2020's,
+            # and Time-Series-Library's) builds a dropout module and never calls it; the cross-attention's applies
+            return AttentionLayer(ProbSparseAttention(factor=factor), d_model=d_model, n_heads=n_heads)
 
         self.encoder = Encoder(
             [EncoderLayer(prob_attention(), d_model, d_ff, dropout=dropout, act=activation) for _ in range(e_layers)],
