@@ -11,9 +11,9 @@ to end:
   feed-forward network to the next layer; alongside, a **level** per variate is smoothed from the raw
   input: ``e_t = α (x_t - s_t) + (1-α)(e_{t-1} + b_{t-1})``;
 * the decoder forecasts each layer's growth with a learnable damping (``Σ_{i<=h} φ^i b_L``; while
-  training, dropout with a mask per forecast step before the damping and once more after it, as in the
-  reference code) and takes its season's extrapolation; both are summed over layers and mapped to the
-  variates by one linear layer, and the last level is added.
+  training, dropped out with a mask per forecast step, where the reference code drops out twice) and
+  takes its season's extrapolation; both are summed over layers and mapped to the variates by one
+  linear layer, and the last level is added.
 
 :meth:`ETSformer.components` returns the three parts, whose sum is :meth:`ETSformer.forward`.
 """
@@ -97,9 +97,11 @@ class ETSformer(nn.Module):
             ETSEncoderLayer(d_model, n_heads, n_vars, horizon, top_k, d_ff, dropout=dropout, activation=activation)
             for _ in range(e_layers)
         ])
-        self.damping = nn.ModuleList([DampingLayer(horizon, n_heads, dropout=dropout) for _ in range(e_layers)])
-        # the reference decoder layer drops out the damped growth forecast once more (no weights: old files load)
-        self.damping_dropout = nn.ModuleList([Dropout(dropout) for _ in range(e_layers)])
+        # the reference code drops the repeated growth out in its DampingLayer and the damped forecast again in its
+        # decoder layer, two independent masks per step: their product is one mask that keeps with probability
+        # (1 - p)^2, drawn once here (the same distribution at half the cost on a (B, horizon, d_model) tensor)
+        self.damping = nn.ModuleList([DampingLayer(horizon, n_heads, dropout=1 - (1 - dropout) ** 2)
+                                      for _ in range(e_layers)])
         self.projection = nn.Linear(d_model, n_vars * n_outputs)
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
@@ -119,9 +121,9 @@ class ETSformer(nn.Module):
         res = self.embedding_dropout(self.embedding(x))
         level = x
         growth_h = season_h = 0
-        for layer, damping, drop in zip(self.layers, self.damping, self.damping_dropout):
+        for layer, damping in zip(self.layers, self.damping):
             res, level, growth, season = layer(res, level)
-            growth_h = growth_h + drop(damping(growth[:, -1:]))
+            growth_h = growth_h + damping(growth[:, -1:])
             season_h = season_h + season[:, -self.horizon:]
         growth_h, season_h = (rearrange(self.projection(t), "b h (c q) -> b h c q", q=self.n_outputs)
                               for t in (growth_h, season_h))
