@@ -99,7 +99,7 @@ class ETSformer(nn.Module):
         ])
         # the reference code drops the repeated growth out in its DampingLayer and the damped forecast again in its
         # decoder layer, two independent masks per step: their product is one mask that keeps with probability
-        # (1 - p)^2, drawn once here (the same distribution at half the cost on a (B, horizon, d_model) tensor)
+        # (1 - p)^2, drawn once here (the same distribution, half the mask work on a (B, horizon, d_model) tensor)
         self.damping = nn.ModuleList([DampingLayer(horizon, n_heads, dropout=1 - (1 - dropout) ** 2)
                                       for _ in range(e_layers)])
         self.projection = nn.Linear(d_model, n_vars * n_outputs)
