@@ -177,7 +177,6 @@ class DampingLayer(nn.Module):
         return (self.phi ** powers).cumsum(0)
 
     def forward(self, growth: torch.Tensor) -> torch.Tensor:
-        if self.training and self.dropout.p > 0:
-            growth = self.dropout(growth.expand(-1, self.horizon, -1))  # a mask per forecast step
+        growth = self.dropout(growth.expand(-1, self.horizon, -1))  # a mask per forecast step (a view in eval)
         g = rearrange(growth, "b t (h e) -> b t h e", h=self.n_heads)
         return rearrange(g * self.factors()[None, :, :, None], "b t h e -> b t (h e)")
