@@ -2,6 +2,7 @@
 
     python benchmarks/flops.py                           # every model, ETTh1 settings, batch 32
     python benchmarks/flops.py --models informer,autoformer --horizon 96 --threads 2
+    python benchmarks/flops.py --models etsformer --horizon 720 --fp32-only   # CPUs without bf16 units
 
 For each model at its paper's ETTh1 size (``ltsf.CONFIGS``; 7 variates, 4 calendar features, lookback
 96), one training step (forward, MSE, backward, AdamW step) on a random batch of 32 windows is
@@ -10,7 +11,9 @@ For each model at its paper's ETTh1 size (``ltsf.CONFIGS``; 7 variates, 4 calend
   (``torch.utils.flop_counter.FlopCounterMode``; FFTs, scans and element-wise work are not counted,
   so the rate is a lower bound for the models that use them);
 * timed: the median of ``--repeats`` steps after two warm-up steps, in fp32 and under
-  ``torch.autocast("cpu", dtype=torch.bfloat16)`` -- what ``precision="bf16-mixed"`` does.
+  ``torch.autocast("cpu", dtype=torch.bfloat16)`` -- what ``precision="bf16-mixed"`` does.  On a CPU
+  without bf16 instructions (AVX2 only) bf16 is emulated and a large step can take minutes:
+  ``--fp32-only`` skips it.
 
 The reference rate is a plain ``torch.matmul`` of two 2048 x 2048 matrices on the same threads, in
 fp32 and bf16.  Prints a Markdown table and appends one JSON line per model to ``--results``.
@@ -104,11 +107,15 @@ def count_flops(net, batch) -> int:
 
 
 def main(argv=None) -> list[dict]:
-    args = step_arguments(__doc__.split("\n\n")[0], repeats=5).parse_args(argv)
+    parser = step_arguments(__doc__.split("\n\n")[0], repeats=5)
+    parser.add_argument("--fp32-only", action="store_true", help="time fp32 steps only (no bf16 autocast)")
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    peak32, peak16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
-    print(f"torch.matmul 2048x2048: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s; {machine()}")
+    peak32 = matmul_rate(torch.float32)
+    peak16 = None if args.fp32_only else matmul_rate(torch.bfloat16)
+    print(f"torch.matmul 2048x2048: fp32 {peak32:.0f} GFLOP/s, "
+          f"bf16 {'not timed' if peak16 is None else f'{peak16:.0f} GFLOP/s'}; {machine()}")
     print("\n| model | GFLOP / step | fp32 ms / step | fp32 GFLOP/s | of matmul fp32 | bf16 ms / step | "
           "bf16 speed-up |\n|---|---:|---:|---:|---:|---:|---:|")
     rows = []
@@ -118,17 +125,18 @@ def main(argv=None) -> list[dict]:
         batch = random_batch(args.batch, args.lookback, args.horizon)
         flops = count_flops(net, batch) * 1.0  # forward + backward
         t32 = step_time(net, batch, bf16=False, repeats=args.repeats)
-        t16 = step_time(net, batch, bf16=True, repeats=args.repeats)
+        t16 = None if args.fp32_only else step_time(net, batch, bf16=True, repeats=args.repeats)
         row = {"benchmark": "flops", "model": model, "horizon": args.horizon, "batch": args.batch,
                "gflop_per_step": round(flops / 1e9, 2), "fp32_ms": round(1000 * t32, 1),
                "fp32_gflops": round(flops / t32 / 1e9, 1), "fraction_of_matmul": round(flops / t32 / 1e9 / peak32, 3),
-               "bf16_ms": round(1000 * t16, 1), "bf16_speedup": round(t32 / t16, 2),
-               "matmul_fp32_gflops": round(peak32, 1), "matmul_bf16_gflops": round(peak16, 1),
+               "bf16_ms": None if t16 is None else round(1000 * t16, 1),
+               "bf16_speedup": None if t16 is None else round(t32 / t16, 2),
+               "matmul_fp32_gflops": round(peak32, 1), "matmul_bf16_gflops": None if peak16 is None else round(peak16, 1),
                "machine": machine(), "commit": git_commit(), "date": time.strftime("%Y-%m-%d")}
         rows.append(row)
+        bf16 = "– | –" if t16 is None else f"{row['bf16_ms']:.0f} | {row['bf16_speedup']:.2f}x"
         print(f"| {model} | {row['gflop_per_step']:.1f} | {row['fp32_ms']:.0f} | {row['fp32_gflops']:.0f} | "
-              f"{100 * row['fraction_of_matmul']:.0f}% | {row['bf16_ms']:.0f} | {row['bf16_speedup']:.2f}x |",
-              flush=True)
+              f"{100 * row['fraction_of_matmul']:.0f}% | {bf16} |", flush=True)
         with open(args.results, "a") as f:
             f.write(json.dumps(row) + "\n")
     return rows
