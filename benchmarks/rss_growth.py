@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import torch  # noqa: E402
 from ltsf import git_commit, machine  # noqa: E402
 
 CHILD = r"""
@@ -67,6 +68,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--tsformer-path", default=str(Path(__file__).resolve().parents[1]))
     p.add_argument("--results", default=str(Path(__file__).with_name("results.jsonl")))
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)  # the parent runs no step: this labels the machine as its children run it
     here = str(Path(__file__).parent)
     env = {**os.environ, "PYTHONPATH": args.tsformer_path}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
