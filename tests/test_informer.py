@@ -219,3 +219,61 @@ def test_sampled_scores_are_the_same_on_the_dense_and_the_gathered_path(monkeypa
     gathered = attn.measure(q, k), attn.measure(q, k, causal=True)
     for a, b in zip(dense, gathered):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+class _Values(torch.nn.Module):
+    """An inner attention that returns the values: the layer's head merge is then all there is to see."""
+
+    def forward(self, q, k, v, *, causal=False):
+        return v
+
+
+def test_mix_reads_each_samples_head_outputs_in_row_major_order():
+    B, L, H, E = 2, 10, 4, 3
+    layer = AttentionLayer(_Values(), d_model=H * E, n_heads=H, mix=True)
+    layer.out = torch.nn.Identity()
+    x = torch.randn(B, L, H * E)
+    v = layer.project(x, x, x)[2]  # (B, H, L, E)
+    expected = torch.empty(B, L, H * E)
+    for l in range(L):
+        for j in range(H):  # the j-th block of output step l is element l*H + j of the (H*L) head-major rows
+            h, t = divmod(l * H + j, L)
+            expected[:, l, j * E:(j + 1) * E] = v[:, h, t]
+    torch.testing.assert_close(layer(x, x, x), expected, rtol=0, atol=0)
+    layer.mix = False  # the textbook merge: step l holds every head's output for step l
+    torch.testing.assert_close(layer(x, x, x), v.transpose(1, 2).reshape(B, L, H * E), rtol=0, atol=0)
+
+
+def test_mix_places_the_head_merge_in_the_encoder_and_decoder_self_attention_only():
+    x, x_mark, y_mark = torch.randn(2, 48, 3), torch.randn(2, 48, 4), torch.randn(2, 12, 4)
+    nets = {mix: net(mix=mix) for mix in ("all", "decoder", "none")}
+    for mix, model in nets.items():
+        assert [layer.attention.mix for layer in model.encoder.layers] == [mix == "all"] * 2
+        assert model.decoder.layers[0].self_attention.mix == (mix != "none")
+        assert not model.decoder.layers[0].cross_attention.mix
+        model.load_state_dict(nets["none"].state_dict())  # no weights of its own: the same network otherwise
+    memory = {mix: model.encoder(model.enc_embedding(x, x_mark)) for mix, model in nets.items()}
+    torch.testing.assert_close(memory["decoder"], memory["none"], rtol=0, atol=0)
+    assert not torch.allclose(memory["all"], memory["none"])
+    out = {mix: model(x, x_mark, y_mark) for mix, model in nets.items()}
+    assert not torch.allclose(out["decoder"], out["none"]) and not torch.allclose(out["all"], out["decoder"])
+    with pytest.raises(ValueError, match="mix"):
+        net(mix="encoder")
+
+
+def test_informer_forecaster_checks_mix_and_reads_older_files_as_unmixed(synthetic, tmp_path):
+    from tsformer import load
+    from tsformer.errors import ConfigError
+    from tsformer.modelfile import read_model_file, write_model_file
+
+    with pytest.raises(ConfigError, match="mix='both' is not supported"):
+        tiny("informer", mix="both").fit(synthetic)
+    est = tiny("informer", mix="none").fit(synthetic)
+    est.save(tmp_path / "m.tsf")
+    config, tensors = read_model_file(tmp_path / "m.tsf")
+    del config["params"]["mix"]  # as written before the parameter existed
+    write_model_file(tmp_path / "old.tsf", config, tensors)
+    old = load(tmp_path / "old.tsf")
+    assert old.mix == "none"
+    pd_testing = pytest.importorskip("pandas").testing
+    pd_testing.assert_frame_equal(old.predict(), est.predict())

@@ -12,9 +12,16 @@
   cross-attention to the encoder's output produce the whole horizon in one forward pass.
 
 The decoder input is built here from the lookback and the marks, never by the caller.  ``use_norm``
-(not in the paper, off by default) wraps the network in instance normalization.  The reference code's
-``mix`` option (a reshuffle of the decoder self-attention's head outputs across time) is not reproduced:
-each head's output stays at its own position.
+(not in the paper, off by default) wraps the network in instance normalization.
+
+``mix`` reproduces the reference code's "mix attention" (see :class:`~.layers.AttentionLayer`): the heads'
+``(H, L, E)`` output read as ``(L, H * E)``, so that each step receives a run of ``H`` consecutive steps of
+one head.  Informer2020, the paper's code, mixes the decoder's self-attention (``mix="decoder"``, its
+``--mix`` flag, on by default); the Informer of Autoformer's and Time-Series-Library's code, which produced
+the published lookback-96 ETTh1 figures, mixes the encoder's self-attention too, as its ProbSparse
+attention returns ``(B, H, L, E)`` to a layer that reads it as ``(B, L, H * E)`` (``mix="all"``).  On ETTh1
+it lowers the validation loss a great deal (``benchmarks/RESULTS.md``); ``mix="none"`` concatenates the
+heads step by step, the textbook layout.  The cross-attention is never mixed.
 """
 
 from __future__ import annotations
@@ -26,7 +33,11 @@ from torch import nn
 from .layers import AttentionLayer, DataEmbedding, Decoder, DecoderLayer, Encoder, EncoderLayer, FullAttention, RevIN
 from .layers.probsparse import DistillingLayer, ProbSparseAttention
 
-__all__ = ["Informer", "decoder_input"]
+__all__ = ["Informer", "decoder_input", "MIX"]
+
+#: where the ProbSparse self-attentions merge their heads as the reference code's "mix attention"
+MIX = ("all", "decoder", "none")
+MIX_DEFAULT = "all"
 
 
 def decoder_input(x: torch.Tensor, horizon: int, label_len: int, fill: torch.Tensor | None = None) -> torch.Tensor:
@@ -52,34 +63,38 @@ class Informer(nn.Module):
         factor: ProbSparse sampling factor ``c`` (``u = c ln L_Q`` queries, ``U = c ln L_K`` keys).
         distil: self-attention distilling between encoder layers.
         use_norm: instance normalization around the network (not in the paper).
+        mix: which ProbSparse self-attentions merge their heads as the reference code's "mix attention":
+            ``"all"`` (encoder and decoder), ``"decoder"`` or ``"none"``.
         n_outputs: values forecast per variate and step.
     """
 
     def __init__(self, *, n_vars: int, lookback: int, horizon: int, n_marks: int = 0, label_len: int = 48,
                  d_model: int = 512, n_heads: int = 8, e_layers: int = 2, d_layers: int = 1, d_ff: int = 2048,
                  dropout: float = 0.05, factor: float = 5, activation: str = "gelu", distil: bool = True,
-                 use_norm: bool = False, n_outputs: int = 1):
+                 use_norm: bool = False, mix: str = MIX_DEFAULT, n_outputs: int = 1):
         super().__init__()
         if not 0 <= label_len <= lookback:
             raise ValueError(f"label_len ({label_len}) must be between 0 and lookback ({lookback})")
+        if mix not in MIX:
+            raise ValueError(f"mix must be one of {MIX}, got {mix!r}")
         self.n_vars, self.horizon, self.label_len = n_vars, horizon, label_len
         self.n_marks, self.n_outputs = n_marks, n_outputs
         self.revin = RevIN(n_vars, affine=False) if use_norm else None
         self.enc_embedding = DataEmbedding(n_vars, d_model, n_marks=n_marks, dropout=dropout)
         self.dec_embedding = DataEmbedding(n_vars, d_model, n_marks=n_marks, dropout=dropout)
 
-        def prob_attention():
+        def prob_attention(mixed: bool):
             # no dropout on the active queries' attention weights: the reference code's ProbAttention (Informer2020's,
             # and Time-Series-Library's) builds a dropout module and never calls it; the cross-attention's applies
-            return AttentionLayer(ProbSparseAttention(factor=factor), d_model=d_model, n_heads=n_heads)
+            return AttentionLayer(ProbSparseAttention(factor=factor), d_model=d_model, n_heads=n_heads, mix=mixed)
 
         self.encoder = Encoder(
-            [EncoderLayer(prob_attention(), d_model, d_ff, dropout=dropout, act=activation) for _ in range(e_layers)],
+            [EncoderLayer(prob_attention(mix == "all"), d_model, d_ff, dropout=dropout, act=activation) for _ in range(e_layers)],
             norm=nn.LayerNorm(d_model),
             between=[DistillingLayer(d_model) for _ in range(e_layers - 1)] if distil else None,
         )
         self.decoder = Decoder(
-            [DecoderLayer(prob_attention(),
+            [DecoderLayer(prob_attention(mix != "none"),
                           AttentionLayer(FullAttention(dropout=dropout), d_model=d_model, n_heads=n_heads),
                           d_model, d_ff, dropout=dropout, act=activation) for _ in range(d_layers)],
             norm=nn.LayerNorm(d_model),

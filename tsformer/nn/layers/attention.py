@@ -45,15 +45,21 @@ class AttentionLayer(nn.Module):
 
     ``forward(queries (B, Lq, D), keys (B, Lk, D), values (B, Lk, D)) -> (B, Lq, D)``.  Passing the
     same tensor three times (self-attention) costs one fused QKV matmul.
+
+    ``mix=True`` merges the heads as the Informer reference code's "mix attention" does: the inner
+    attention's ``(H, Lq, E)`` output of each sample is read in its row-major order as ``(Lq, H * E)``
+    instead of concatenating the heads step by step, so output step ``l`` holds ``H`` consecutive steps
+    of one head (head ``l H // Lq``, steps ``l H mod Lq`` onward).  It mixes information across steps.
     """
 
-    def __init__(self, attention: nn.Module, *, d_model: int, n_heads: int):
+    def __init__(self, attention: nn.Module, *, d_model: int, n_heads: int, mix: bool = False):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.attention = attention
         self.n_heads = n_heads
         self.d_model = d_model
+        self.mix = mix
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
 
@@ -73,5 +79,7 @@ class AttentionLayer(nn.Module):
 
     def forward(self, queries, keys, values, *, causal: bool = False) -> torch.Tensor:
         q, k, v = self.project(queries, keys, values)
-        out = self.attention(q, k, v, causal=causal)
+        out = self.attention(q, k, v, causal=causal)  # (B, H, Lq, E)
+        if self.mix:
+            return self.out(out.reshape(out.shape[0], out.shape[2], -1))
         return self.out(rearrange(out, "b h l e -> b l (h e)"))
