@@ -89,7 +89,8 @@ class Informer(nn.Module):
             return AttentionLayer(ProbSparseAttention(factor=factor), d_model=d_model, n_heads=n_heads, mix=mixed)
 
         self.encoder = Encoder(
-            [EncoderLayer(prob_attention(mix == "all"), d_model, d_ff, dropout=dropout, act=activation) for _ in range(e_layers)],
+            [EncoderLayer(prob_attention(mix == "all"), d_model, d_ff, dropout=dropout, act=activation)
+             for _ in range(e_layers)],
             norm=nn.LayerNorm(d_model),
             between=[DistillingLayer(d_model) for _ in range(e_layers - 1)] if distil else None,
         )
