@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -275,5 +276,4 @@ def test_informer_forecaster_checks_mix_and_reads_older_files_as_unmixed(synthet
     write_model_file(tmp_path / "old.tsf", config, tensors)
     old = load(tmp_path / "old.tsf")
     assert old.mix == "none"
-    pd_testing = pytest.importorskip("pandas").testing
-    pd_testing.assert_frame_equal(old.predict(), est.predict())
+    pd.testing.assert_frame_equal(old.predict(), est.predict())

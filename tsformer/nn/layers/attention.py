@@ -48,8 +48,9 @@ class AttentionLayer(nn.Module):
 
     ``mix=True`` merges the heads as the Informer reference code's "mix attention" does: the inner
     attention's ``(H, Lq, E)`` output of each sample is read in its row-major order as ``(Lq, H * E)``
-    instead of concatenating the heads step by step, so output step ``l`` holds ``H`` consecutive steps
-    of one head (head ``l H // Lq``, steps ``l H mod Lq`` onward).  It mixes information across steps.
+    instead of concatenating the heads step by step, so output step ``l`` holds rows ``l H`` to
+    ``l H + H - 1`` of the heads' outputs laid end to end: ``H`` consecutive steps of head ``l H // Lq``
+    when ``H`` divides ``Lq``.  It mixes information across steps.
     """
 
     def __init__(self, attention: nn.Module, *, d_model: int, n_heads: int, mix: bool = False):
