@@ -171,6 +171,9 @@ class BaseForecaster(BaseEstimator):
         """
         raise NotImplementedError
 
+    #: values for parameters added after a model file was written: the setting its network was trained with
+    params_before_they_existed: dict = {}
+
     @classmethod
     def test_params(cls) -> dict:
         """Tiny parameters that make a fit take a second; used by the shared test battery."""
@@ -741,7 +744,7 @@ class BaseForecaster(BaseEstimator):
     def _from_model_file(cls, config: dict, tensors: dict, path) -> "BaseForecaster":
         try:
             fitted = config["fitted"]
-            est = cls(**config["params"])
+            est = cls(**{**cls.params_before_they_existed, **config["params"]})
             est._check_params()
             est.schema_ = Schema.from_dict(fitted["schema"])
             network = est._network(n_vars=len(est.schema_.columns), n_marks=int(fitted["n_marks"]))

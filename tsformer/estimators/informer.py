@@ -29,6 +29,8 @@ class InformerForecaster(BaseForecaster):
 
     name = "informer"
     tags = {**BaseForecaster.tags, "uses_time_features": True}
+    # a file written before `mix` existed holds a network trained with the heads concatenated step by step
+    params_before_they_existed = {"mix": "none"}
 
     def __init__(self, *, lookback=96, horizon=24, d_model=512, n_heads=8, e_layers=2, d_layers=1, d_ff=2048,
                  dropout=0.05, factor=5, label_len=0.5, activation="gelu", distil=True, use_norm=False, mix="all",
@@ -49,13 +51,6 @@ class InformerForecaster(BaseForecaster):
             e_layers=self.e_layers, d_layers=self.d_layers, d_ff=self.d_ff, dropout=self.dropout, factor=self.factor,
             activation=self.activation, distil=self.distil, use_norm=self.use_norm, mix=self.mix, n_outputs=n_outputs,
         )
-
-    @classmethod
-    def _from_model_file(cls, config: dict, tensors: dict, path) -> "InformerForecaster":
-        # a file written before `mix` existed holds a network trained with the heads concatenated step by step
-        if isinstance(config.get("params"), dict):
-            config["params"].setdefault("mix", "none")
-        return super()._from_model_file(config, tensors, path)
 
     @classmethod
     def search_space(cls, trial) -> dict:

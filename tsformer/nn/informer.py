@@ -37,7 +37,6 @@ __all__ = ["Informer", "decoder_input", "MIX"]
 
 #: where the ProbSparse self-attentions merge their heads as the reference code's "mix attention"
 MIX = ("all", "decoder", "none")
-MIX_DEFAULT = "all"
 
 
 def decoder_input(x: torch.Tensor, horizon: int, label_len: int, fill: torch.Tensor | None = None) -> torch.Tensor:
@@ -71,7 +70,7 @@ class Informer(nn.Module):
     def __init__(self, *, n_vars: int, lookback: int, horizon: int, n_marks: int = 0, label_len: int = 48,
                  d_model: int = 512, n_heads: int = 8, e_layers: int = 2, d_layers: int = 1, d_ff: int = 2048,
                  dropout: float = 0.05, factor: float = 5, activation: str = "gelu", distil: bool = True,
-                 use_norm: bool = False, mix: str = MIX_DEFAULT, n_outputs: int = 1):
+                 use_norm: bool = False, mix: str = "all", n_outputs: int = 1):
         super().__init__()
         if not 0 <= label_len <= lookback:
             raise ValueError(f"label_len ({label_len}) must be between 0 and lookback ({lookback})")
