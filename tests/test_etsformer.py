@@ -243,3 +243,18 @@ def test_the_embedding_is_a_parameter_checked_at_fit(synthetic):
     assert est.network_.embedding.time is not None and est.predict().shape == (12, 3)
     with pytest.raises(ConfigError, match="embedding='conv' is not supported"):
         tiny("etsformer", embedding="conv").fit(synthetic)
+
+
+def test_the_fft_layers_take_bfloat16_inputs_as_bf16_mixed_gives_them_on_a_gpu():
+    # torch's FFTs reject bfloat16 (CUDA autocast hands the season layer a bf16 tensor: found on an H200);
+    # both FFT layers transform in float32 and give back the input's dtype
+    x = torch.randn(2, 48, 8)
+    season = FourierLayer(horizon=12, k=3)
+    out = season(x.bfloat16())
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), season(x.bfloat16().float()), rtol=0, atol=1e-2)
+    kernel = torch.rand(1, 48, 1)
+    conv = causal_fft_conv(x.bfloat16(), kernel)
+    assert conv.dtype == torch.float32  # promoted with the float32 kernel, as a product would be
+    torch.testing.assert_close(conv, causal_fft_conv(x.bfloat16().float(), kernel))
+    assert causal_fft_conv(x.bfloat16(), kernel.bfloat16()).dtype == torch.bfloat16

@@ -35,9 +35,16 @@ def causal_fft_conv(x: torch.Tensor, kernel: torch.Tensor, *, dim: int = 1) -> t
     """
     n = x.shape[dim]
     size = 2 * n  # zero padding to >= 2L - 1 makes the circular convolution linear
-    x, kernel = x.movedim(dim, -1).contiguous(), kernel.movedim(dim, -1)  # transform along the contiguous axis
+    dtype = torch.promote_types(x.dtype, kernel.dtype)
+    work = _fft_dtype(dtype)
+    x, kernel = x.movedim(dim, -1).contiguous().to(work), kernel.movedim(dim, -1).to(work)  # along the contiguous axis
     spectrum = torch.fft.rfft(x, size) * torch.fft.rfft(kernel, size)
-    return torch.fft.irfft(spectrum, size)[..., :n].movedim(-1, dim)
+    return torch.fft.irfft(spectrum, size)[..., :n].movedim(-1, dim).to(dtype)
+
+
+def _fft_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype to transform in: float32 for half and bfloat16, which torch's FFTs do not take (bf16-mixed)."""
+    return torch.promote_types(dtype, torch.float32)
 
 
 class ExponentialSmoothing(nn.Module):
@@ -120,7 +127,7 @@ class FourierLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         length = x.shape[1]
-        spectrum = torch.fft.rfft(x, dim=1)                                      # (B, L // 2 + 1, d)
+        spectrum = torch.fft.rfft(x.to(_fft_dtype(x.dtype)), dim=1)              # (B, L // 2 + 1, d)
         stop = spectrum.shape[1] - 1 if length % 2 == 0 else spectrum.shape[1]  # exclude Nyquist (even L)
         k = max(min(self.k, stop - self.low_freq), 0)
         if k == 0:
@@ -131,7 +138,7 @@ class FourierLayer(nn.Module):
         keep = torch.zeros_like(amplitude, dtype=torch.bool).scatter_(1, amplitude.topk(k, dim=1).indices, True)
         season = torch.fft.irfft(spectrum * keep, n=length, dim=1)               # (B, L, d)
         t = torch.arange(length + self.horizon, device=x.device) % length
-        return season[:, t]
+        return season[:, t].to(x.dtype)
 
 
 class LevelLayer(nn.Module):
