@@ -221,30 +221,6 @@ def test_damping_dropout_draws_a_mask_per_forecast_step_as_the_reference_does():
     torch.testing.assert_close(layer(torch.ones(1, 1, 64))[0] / torch.arange(1, 51.0)[:, None], torch.ones(50, 64))
 
 
-def test_the_data_embedding_uses_the_calendar_features_and_the_causal_one_does_not():
-    x, marks = torch.randn(2, 48, 3), torch.randn(2, 60, 4)
-    other = marks + torch.randn_like(marks)
-    causal = net()
-    torch.testing.assert_close(causal(x, marks[:, :48], marks[:, 48:]), causal(x, other[:, :48], other[:, 48:]))
-    data = net(embedding="data", n_marks=4)
-    assert not torch.allclose(data(x, marks[:, :48], marks[:, 48:]), data(x, other[:, :48], other[:, 48:]))
-    # only the lookback's marks are embedded: the horizon's change nothing
-    torch.testing.assert_close(data(x, marks[:, :48], marks[:, 48:]), data(x, marks[:, :48], other[:, 48:]))
-    # the circular convolution sees the lookback's end at its start: no longer causal
-    later = x.clone()
-    later[:, -1] += 1.0
-    first = lambda m, v: m.embedding(v, marks[:, :48])[:, 0] if m is data else m.embedding(v)[:, 0]  # noqa: E731
-    torch.testing.assert_close(first(causal, x), first(causal, later))
-    assert not torch.allclose(first(data, x), first(data, later))
-
-
-def test_the_embedding_is_a_parameter_checked_at_fit(synthetic):
-    est = tiny("etsformer", embedding="data").fit(synthetic)
-    assert est.network_.embedding.time is not None and est.predict().shape == (12, 3)
-    with pytest.raises(ConfigError, match="embedding='conv' is not supported"):
-        tiny("etsformer", embedding="conv").fit(synthetic)
-
-
 def test_the_fft_layers_take_bfloat16_inputs_as_bf16_mixed_gives_them_on_a_gpu():
     # torch's FFTs reject bfloat16 (CUDA autocast hands the season layer a bf16 tensor: found on an H200);
     # both FFT layers transform in float32 and give back the input's dtype

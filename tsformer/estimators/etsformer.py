@@ -5,10 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..base import COMMON_PARAMS_DOC, BaseForecaster, assign_params, forecast_frame
-from ..errors import ConfigError
 from ..nn.etsformer import ETSformer
-
-EMBEDDINGS = ("causal", "data")
 
 
 class ETSformerForecaster(BaseForecaster):
@@ -22,9 +19,6 @@ class ETSformerForecaster(BaseForecaster):
         top_k: K, the number of DFT frequencies (sinusoids) the frequency attention keeps per feature.
         augment_sigma: scale of the random scale/shift/jitter applied to training inputs, as the
         reference code does (0 turns it off).
-        embedding: "causal" (the paper's: a causal convolution of the values, no calendar features) or
-        "data" (Time-Series-Library's, whose ETSformer gave the published ETTh1 figures: a circular
-        convolution plus sinusoidal positions plus the calendar features of the lookback).
 
     ``predict_components(df=None)`` returns the forecast's level, growth and season frames, which add
     up to ``predict(df)``.
@@ -34,22 +28,18 @@ class ETSformerForecaster(BaseForecaster):
     tags = {**BaseForecaster.tags, "uses_time_features": False}
 
     def __init__(self, *, lookback=96, horizon=24, d_model=512, n_heads=8, e_layers=2, d_ff=2048, top_k=3,
-                 dropout=0.2, activation="sigmoid", augment_sigma=0.2, embedding="causal", target=None,
-                 future_covariates=None, time_col=None, freq=None, fill=None, series_mode="auto", val_size=0.2,
-                 window_step=1, batch_size=32,
+                 dropout=0.2, activation="sigmoid", augment_sigma=0.2, target=None, future_covariates=None,
+                 time_col=None, freq=None, fill=None, series_mode="auto", val_size=0.2, window_step=1, batch_size=32,
                  max_epochs=10, patience=3, learning_rate=1e-4, lr_schedule="halve", loss="mse", quantiles=None,
                  gradient_clip_val=None, accelerator="auto", devices=1, precision="32-true", compile=False,
                  activation_checkpointing=False, random_state=None, verbose=False, trainer_kwargs=None):
         assign_params(self, locals())
 
     def _build_network(self, *, n_vars, n_marks, n_outputs=1):
-        if self.embedding not in EMBEDDINGS:
-            raise ConfigError(f"embedding={self.embedding!r} is not supported; use one of {EMBEDDINGS}")
         return ETSformer(
             n_vars=n_vars, lookback=self.lookback, horizon=self.horizon, d_model=self.d_model, n_heads=self.n_heads,
             e_layers=self.e_layers, d_ff=self.d_ff, top_k=self.top_k, dropout=self.dropout,
-            activation=self.activation, augment_sigma=self.augment_sigma, embedding=self.embedding,
-            n_marks=n_marks, n_outputs=n_outputs,
+            activation=self.activation, augment_sigma=self.augment_sigma, n_outputs=n_outputs,
         )
 
     def predict_components(self, df=None, *, future=None) -> dict:

@@ -4,10 +4,7 @@ The forecast is an exponential-smoothing decomposition, ``level + Σ growth + Σ
 to end:
 
 * the input (augmented while training by a random scale, shift and jitter, as in the reference code)
-  is embedded by a causal ``Conv1d`` (``embedding="causal"``: the paper's and its code's, no positional or
-  calendar features), or (``embedding="data"``) by Time-Series-Library's ``DataEmbedding``: a circular
-  ``Conv1d`` plus sinusoidal positions plus a linear map of the calendar features, the embedding behind the
-  ETTh1 figures published for ETSformer (the paper itself reports no ETTh1 result);
+  is embedded by a causal ``Conv1d`` (no positional or calendar features: ETSformer uses none);
 * each encoder layer peels off the **season** of its input by frequency attention (top-``K`` DFT
   sinusoids, extrapolated over the horizon), then the **growth** of the remainder by exponential
   smoothing attention on its successive differences, and passes ``LayerNorm(residual)`` plus a
@@ -29,7 +26,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from .layers import CheckpointedLayer, DataEmbedding, FeedForward, TokenEmbedding
+from .layers import CheckpointedLayer, FeedForward, TokenEmbedding
 from .layers.dropout import Dropout
 from .layers.ets import DampingLayer, FourierLayer, GrowthLayer, LevelLayer
 
@@ -71,9 +68,7 @@ class ETSEncoderLayer(CheckpointedLayer):
 
 
 class ETSformer(nn.Module):
-    """``forward(x (B, lookback, n_vars), x_mark (B, lookback, n_marks)) -> (B, horizon, n_vars)``.
-
-    The calendar features ``x_mark`` are used only with ``embedding="data"``.
+    """``forward(x (B, lookback, n_vars)) -> (B, horizon, n_vars)``; calendar features are not used.
 
     With ``n_outputs > 1`` the growth and season projections give ``n_outputs`` values per variate and
     step and the output is ``(B, horizon, n_vars, n_outputs)`` (the level is shared).
@@ -85,28 +80,19 @@ class ETSformer(nn.Module):
         d_ff, activation: the encoder's feed-forward network.  dropout: dropout rate.
         top_k: ``K``, sinusoids kept per feature by the frequency attention.
         augment_sigma: scale of the random scale/shift/jitter applied to the input while training (0: off).
-        embedding: ``"causal"`` (the paper's causal ``Conv1d``) or ``"data"`` (Time-Series-Library's
-            circular ``Conv1d`` + positions + calendar features of the lookback; needs ``n_marks``).
         n_outputs: values forecast per variate and step.
     """
 
     def __init__(self, *, n_vars: int, lookback: int, horizon: int, n_marks: int = 0, d_model: int = 512,
                  n_heads: int = 8, e_layers: int = 2, d_ff: int = 2048, top_k: int = 3, dropout: float = 0.2,
-                 activation: str = "sigmoid", augment_sigma: float = 0.2, embedding: str = "causal",
-                 n_outputs: int = 1):
+                 activation: str = "sigmoid", augment_sigma: float = 0.2, n_outputs: int = 1):
         super().__init__()
-        if embedding not in ("causal", "data"):
-            raise ValueError(f"embedding must be 'causal' or 'data', got {embedding!r}")
         self.n_vars = n_vars
         self.horizon = horizon
         self.n_outputs = n_outputs
         self.augment_sigma = augment_sigma
-        if embedding == "causal":
-            self.embedding = TokenEmbedding(n_vars, d_model, causal=True)
-            self.embedding_dropout = Dropout(dropout)
-        else:  # value + position + calendar, dropout inside
-            self.embedding = DataEmbedding(n_vars, d_model, n_marks=n_marks, dropout=dropout)
-            self.embedding_dropout = None
+        self.embedding = TokenEmbedding(n_vars, d_model, causal=True)
+        self.embedding_dropout = Dropout(dropout)
         self.layers = nn.ModuleList([
             ETSEncoderLayer(d_model, n_heads, n_vars, horizon, top_k, d_ff, dropout=dropout, activation=activation)
             for _ in range(e_layers)
@@ -132,10 +118,7 @@ class ETSformer(nn.Module):
         if self.training and self.augment_sigma > 0:
             with torch.no_grad():
                 x = self._augment(x)
-        if self.embedding_dropout is not None:
-            res = self.embedding_dropout(self.embedding(x))
-        else:
-            res = self.embedding(x, x_mark)
+        res = self.embedding_dropout(self.embedding(x))
         level = x
         growth_h = season_h = 0
         for layer, damping in zip(self.layers, self.damping):
@@ -150,5 +133,5 @@ class ETSformer(nn.Module):
         return ETSComponents(last_level, growth_h, season_h)
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None) -> torch.Tensor:
-        level, growth, season = self.components(x, x_mark, y_mark)
+        level, growth, season = self.components(x)
         return level + growth + season
