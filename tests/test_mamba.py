@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import types
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -242,3 +243,34 @@ def test_estimator_defaults_are_the_reference_settings():
     est = MambaForecaster()
     assert (est.d_model, est.d_ff, est.e_layers, est.d_conv, est.expand, est.d_state) == (512, 512, 2, 2, 1, 32)
     assert est.scan == "auto"
+
+
+def test_marks_are_embedded_over_the_lookback_through_the_variates_projection_unless_horizon_marks():
+    x, x_mark, y_mark = torch.randn(2, 24, 5), torch.randn(2, 24, 4), torch.randn(2, 6, 4)
+    other_future = torch.randn(2, 6, 4)
+    model = net(n_marks=4)  # S-Mamba's code: each mark's lookback through the same projection as a variate's
+    assert model.embedding.mark_proj is None
+    torch.testing.assert_close(model(x, x_mark, y_mark), model(x, x_mark, other_future))
+    assert not torch.allclose(model(x, x_mark, y_mark), model(x, x_mark + 1.0, y_mark))
+    tokens = model.embedding(x, x_mark)
+    torch.testing.assert_close(tokens[:, 5:], model.embedding.proj(x_mark.transpose(1, 2)))
+    wide = net(n_marks=4, horizon_marks=True)  # a projection of its own over lookback + horizon
+    assert wide.embedding.mark_proj.in_features == 24 + 6
+    assert not torch.allclose(wide(x, x_mark, y_mark), wide(x, x_mark, other_future))
+
+
+def test_horizon_marks_is_checked_and_older_model_files_keep_their_horizon_marks(synthetic, tmp_path):
+    from tsformer import load
+    from tsformer.modelfile import read_model_file, write_model_file
+
+    assert MambaForecaster().horizon_marks is False
+    with pytest.raises(ConfigError, match="horizon_marks must be True or False"):
+        tiny("mamba", horizon_marks="no").fit(synthetic)
+    est = tiny("mamba", horizon_marks=True).fit(synthetic)
+    est.save(tmp_path / "m.tsf")
+    config, tensors = read_model_file(tmp_path / "m.tsf")
+    del config["params"]["horizon_marks"]  # as written before the parameter existed
+    write_model_file(tmp_path / "old.tsf", config, tensors)
+    old = load(tmp_path / "old.tsf")
+    assert old.horizon_marks is True and old.network_.embedding.mark_proj is not None
+    pd.testing.assert_frame_equal(old.predict(), est.predict())

@@ -20,6 +20,10 @@ class MambaForecaster(BaseForecaster):
         expand: Mamba's inner width factor. e_layers: bidirectional Mamba layers. d_ff: feed-forward width.
         dropout: dropout rate. activation: "gelu" or "relu". use_norm: instance normalization.
         use_time_features: add the calendar features as extra tokens, as the reference code does.
+        horizon_marks: embed each calendar or future-covariate token over the lookback and the horizon, with
+            a projection of its own (True), or over the lookback alone through the variates' projection,
+            as S-Mamba's code does (False, the default: on ETTh1-720 it forecast better, 0.511 against
+            0.527 over two seeds; future covariates still reach each step through the covariate head).
         scan: "auto" (mamba_ssm's fused CUDA kernel when the extra ``tsformer[mamba-cuda]`` is installed and
             the tensors are on a GPU, the pure-PyTorch scan otherwise), "torch" (always the PyTorch scan: a
             log-depth parallel scan while training, the recurrent form at inference), or "cuda" (require
@@ -28,17 +32,21 @@ class MambaForecaster(BaseForecaster):
 
     name = "mamba"
     tags = {**BaseForecaster.tags, "uses_time_features": True}
+    #: model files written before ``horizon_marks`` existed embedded the marks over the horizon
+    params_before_they_existed = {"horizon_marks": True}
 
     def __init__(self, *, lookback=96, horizon=24, d_model=512, d_state=32, d_conv=2, expand=1, e_layers=2, d_ff=512,
-                 dropout=0.1, activation="gelu", use_norm=True, use_time_features=True, scan="auto", target=None,
-                 future_covariates=None, time_col=None, freq=None, fill=None, series_mode="auto", val_size=0.2,
-                 window_step=1, batch_size=32, max_epochs=10, patience=3, learning_rate=1e-4, lr_schedule="halve",
-                 loss="mse", quantiles=None, gradient_clip_val=None, accelerator="auto", devices=1,
-                 precision="32-true", compile=False, activation_checkpointing=False, random_state=None, verbose=False,
-                 trainer_kwargs=None):
+                 dropout=0.1, activation="gelu", use_norm=True, use_time_features=True, horizon_marks=False,
+                 scan="auto", target=None, future_covariates=None, time_col=None, freq=None, fill=None,
+                 series_mode="auto", val_size=0.2, window_step=1, batch_size=32, max_epochs=10, patience=3,
+                 learning_rate=1e-4, lr_schedule="halve", loss="mse", quantiles=None, gradient_clip_val=None,
+                 accelerator="auto", devices=1, precision="32-true", compile=False, activation_checkpointing=False,
+                 random_state=None, verbose=False, trainer_kwargs=None):
         assign_params(self, locals())
 
     def _build_network(self, *, n_vars, n_marks, n_outputs=1):
+        if not isinstance(self.horizon_marks, bool):
+            raise ConfigError(f"horizon_marks must be True or False, got {self.horizon_marks!r}")
         if self.scan not in SCANS:
             raise ConfigError(f"scan={self.scan!r} is not supported; use one of {SCANS}")
         if self.scan == "cuda":
@@ -47,7 +55,8 @@ class MambaForecaster(BaseForecaster):
             n_vars=n_vars, lookback=self.lookback, horizon=self.horizon,
             n_marks=n_marks if self.use_time_features else 0, d_model=self.d_model, d_state=self.d_state,
             d_conv=self.d_conv, expand=self.expand, e_layers=self.e_layers, d_ff=self.d_ff, dropout=self.dropout,
-            activation=self.activation, use_norm=self.use_norm, scan=self.scan, n_outputs=n_outputs,
+            activation=self.activation, use_norm=self.use_norm, horizon_marks=self.horizon_marks, scan=self.scan,
+            n_outputs=n_outputs,
         )
 
     @classmethod

@@ -56,16 +56,18 @@ class SMamba(InvertedTokenForecaster):
         dropout, activation: of the embedding and the feed-forward network.
         use_norm: instance normalization around the network.
         scan: ``"auto"``, ``"torch"`` or ``"cuda"`` (see :class:`~tsformer.nn.layers.ssm.MambaBlock`).
+        horizon_marks: also embed the marks over the horizon (see
+            :class:`~tsformer.nn.layers.inverted.InvertedTokenForecaster`); S-Mamba's code embeds the lookback's.
         n_outputs: values forecast per variate and step.
     """
 
     def __init__(self, *, n_vars: int, lookback: int, horizon: int, n_marks: int = 0, d_model: int = 512,
                  d_state: int = 16, d_conv: int = 2, expand: int = 1, e_layers: int = 2, d_ff: int = 512,
                  dropout: float = 0.1, activation: str = "gelu", use_norm: bool = True, scan: str = "auto",
-                 n_outputs: int = 1):
+                 horizon_marks: bool = False, n_outputs: int = 1):
         super().__init__(
             make_layer=lambda: BidirectionalMambaLayer(d_model, d_ff, d_state=d_state, d_conv=d_conv, expand=expand,
                                                        dropout=dropout, activation=activation, scan=scan),
             n_vars=n_vars, lookback=lookback, horizon=horizon, n_marks=n_marks, d_model=d_model, e_layers=e_layers,
-            dropout=dropout, use_norm=use_norm, n_outputs=n_outputs,
+            dropout=dropout, use_norm=use_norm, n_outputs=n_outputs, horizon_marks=horizon_marks,
         )
