@@ -243,3 +243,28 @@ def test_fit_takes_trainer_kwargs_for_that_fit_only(synthetic):
     assert single.epochs == 1 + 3
     with pytest.raises(ConfigError, match=r"fit\(trainer_kwargs=...\) must be a dict"):
         est.fit(synthetic, trainer_kwargs=["ddp"])
+
+
+def test_the_epoch_losses_are_window_means_handed_to_lightning_once_an_epoch(synthetic, monkeypatch):
+    import tsformer.training
+
+    seen, logged = {}, []
+    real_train, real_log = tsformer.training.train_network, ForecastingModule.log
+
+    def spy(module, train_set, val_set, **kwargs):
+        seen.update(val=val_set)
+        return real_train(module, train_set, val_set, **kwargs)
+
+    def counting_log(self, name, *args, **kwargs):
+        logged.append(name)
+        return real_log(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(tsformer.training, "train_network", spy)
+    monkeypatch.setattr(ForecastingModule, "log", counting_log)
+    est = tiny("itransformer", max_epochs=2, patience=None, batch_size=7).fit(synthetic)  # a smaller last batch
+    assert logged == ["train_loss", "val_loss"] * 2  # not once a step: a log call costs ~1 ms of bookkeeping
+    # the best epoch's weights are restored: its validation loss is the mean squared error over every window
+    val = seen["val"][list(range(len(seen["val"])))]
+    with torch.no_grad():
+        mse = torch.mean((est.network_.eval()(val["x"], val["x_mark"], val["y_mark"]) - val["y"]) ** 2)
+    assert min(row["val_loss"] for row in est.history_) == pytest.approx(float(mse), rel=1e-5)
