@@ -3,8 +3,8 @@
 Each variate's whole lookback becomes one token (each mark — calendar feature or known-future
 covariate — one more token, embedded over the lookback and, with ``horizon_marks``, the horizon), a
 stack of token-mixing layers and a final LayerNorm process the tokens, and a linear projection maps each
-variate token to the horizon; instance normalization (RevIN without affine parameters) wraps the whole.  The models differ
-only in how their layers mix the tokens (attention, bidirectional Mamba).
+variate token to the horizon; instance normalization (RevIN without affine parameters) wraps the
+whole.  The models differ only in how their layers mix the tokens (attention, bidirectional Mamba).
 """
 
 from __future__ import annotations
