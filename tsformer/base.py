@@ -102,6 +102,13 @@ def assign_params(estimator, params: dict) -> None:
             setattr(estimator, name, value)
 
 
+def check_flag(estimator, name: str) -> None:
+    """A ConfigError unless the parameter ``name`` of ``estimator`` is ``True`` or ``False``."""
+    value = getattr(estimator, name)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be True or False, got {value!r}")
+
+
 def label_length(label_len, lookback: int) -> int:
     """Rows of the decoder's start token: ``label_len`` rows (an int) or that fraction of ``lookback`` (a float).
 
@@ -205,8 +212,7 @@ class BaseForecaster(BaseEstimator):
             raise ConfigError(f"series_mode={self.series_mode!r} is not supported; use one of {SERIES_MODES}")
         if self.trainer_kwargs is not None and not isinstance(self.trainer_kwargs, dict):
             raise ConfigError(f"trainer_kwargs must be a dict, got {type(self.trainer_kwargs).__name__}")
-        if not isinstance(self.activation_checkpointing, bool):
-            raise ConfigError(f"activation_checkpointing must be True or False, got {self.activation_checkpointing!r}")
+        check_flag(self, "activation_checkpointing")
         # None: what a model file stores for a compile dict it cannot hold (a callable backend); fits eagerly
         if self.compile is not None and not isinstance(self.compile, (bool, dict)):
             raise ConfigError(f"compile must be True, False or a dict of torch.compile arguments, got {self.compile!r}")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import COMMON_PARAMS_DOC, BaseForecaster, assign_params
-from ..errors import ConfigError
+from ..base import COMMON_PARAMS_DOC, BaseForecaster, assign_params, check_flag
 from ..nn.itransformer import ITransformer
 
 
@@ -35,8 +34,7 @@ class ITransformerForecaster(BaseForecaster):
         assign_params(self, locals())
 
     def _build_network(self, *, n_vars, n_marks, n_outputs=1):
-        if not isinstance(self.horizon_marks, bool):
-            raise ConfigError(f"horizon_marks must be True or False, got {self.horizon_marks!r}")
+        check_flag(self, "horizon_marks")
         return ITransformer(
             n_vars=n_vars, lookback=self.lookback, horizon=self.horizon,
             n_marks=n_marks if self.use_time_features else 0, d_model=self.d_model, n_heads=self.n_heads,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import COMMON_PARAMS_DOC, BaseForecaster, assign_params
+from ..base import COMMON_PARAMS_DOC, BaseForecaster, assign_params, check_flag
 from ..errors import ConfigError, require
 from ..nn.layers.ssm import FUSED_KERNEL_MODULE, SCANS
 from ..nn.mamba import SMamba
@@ -45,8 +45,7 @@ class MambaForecaster(BaseForecaster):
         assign_params(self, locals())
 
     def _build_network(self, *, n_vars, n_marks, n_outputs=1):
-        if not isinstance(self.horizon_marks, bool):
-            raise ConfigError(f"horizon_marks must be True or False, got {self.horizon_marks!r}")
+        check_flag(self, "horizon_marks")
         if self.scan not in SCANS:
             raise ConfigError(f"scan={self.scan!r} is not supported; use one of {SCANS}")
         if self.scan == "cuda":
