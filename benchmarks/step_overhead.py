@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     est.fit(df)
     train_steps = -(-len(seen["train"]) // 32)
     val_steps = -(-len(seen["val"]) // 32)
-    # an epoch of fit also validates: count its validation steps as the forward passes they are
+    # an epoch of fit also validates: its seconds over its training steps carry that pass too (the table says so)
     fit_step = [h["seconds"] / train_steps for h in est.history_[1:]]
     loop = bare_loop(est, seen["train"], device, args.epochs, preload=False)
     preloaded = bare_loop(est, seen["train"], device, args.epochs, preload=True)
