@@ -1,6 +1,7 @@
 """Seconds per epoch of every model at its paper's ETTh1 size, on the accelerator torch sees.
 
     python benchmarks/gpu_epochs.py [--horizons 96 720] [--precisions 32-true bf16-mixed] [--models ...]
+                                    [--param scan=cuda] [--compile [reduce-overhead]]
 
 Meant for a machine with a GPU (issue 7: "measure time per epoch on it for every model"): each case is
 ``ltsf.py --max-epochs 2`` in a fresh process (its result line, with the GPU's name and peak GPU memory, is
@@ -29,6 +30,10 @@ def main(argv=None) -> int:
     p.add_argument("--precisions", nargs="+", default=["32-true", "bf16-mixed"])
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--results", default=str(HERE / "results.jsonl"))
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a model parameter for every case (ltsf.py's --param), e.g. scan=cuda for S-Mamba")
+    p.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
+                   help="train through torch.compile (ltsf.py's --compile [MODE])")
     p.add_argument("--timeout", type=float, default=1800, help="seconds for one case before it is abandoned")
     args = p.parse_args(argv)
 
@@ -38,6 +43,7 @@ def main(argv=None) -> int:
             for precision in args.precisions:
                 cmd = [sys.executable, str(HERE / "ltsf.py"), "--model", model, "--horizon", str(horizon),
                        "--max-epochs", str(args.epochs), "--precision", precision, "--results", args.results]
+                cmd += [a for kv in args.param for a in ("--param", kv)] + (["--compile", args.compile] if args.compile else [])
                 try:
                     r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
                 except subprocess.TimeoutExpired:
@@ -55,6 +61,9 @@ def main(argv=None) -> int:
 
     if rows:
         print(f"\nmachine: {rows[0]['machine']}, commit {rows[0]['commit']}\n")
+        extra = " ".join(args.param + ([f"compile ({args.compile})"] if args.compile else []))
+        if extra:
+            print(f"every case with {extra}\n")
         print("| model | horizon | precision | epoch 1 s | epoch 2 s | peak GPU MB | peak RSS MB | test MSE after "
               f"{args.epochs} epochs |")
         print("|---|---:|---|---:|---:|---:|---:|---:|")

@@ -116,7 +116,9 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=2021)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--precision", default="32-true", help="Lightning precision: 32-true (default) or bf16-mixed")
-    p.add_argument("--compile", action="store_true", help="train through torch.compile (compile=True)")
+    p.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
+                   help="train through torch.compile (compile=True); a MODE such as reduce-overhead (CUDA graphs) "
+                        "is passed on as compile={'mode': MODE}")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="override a model parameter")
     p.add_argument("--results", default=str(Path(__file__).with_name("results.jsonl")))
     p.add_argument("--verbose", action="store_true", help="print a line per epoch")
@@ -131,8 +133,9 @@ def main(argv=None) -> dict:
         params["max_epochs"] = args.max_epochs
     params.update(parse_params(args.param))
     cls = registry.get_estimator(args.model)
+    compile_ = False if args.compile is None else True if args.compile == "default" else {"mode": args.compile}
     est = cls(lookback=args.lookback, horizon=args.horizon, val_size=n_val, random_state=args.seed,
-              precision=args.precision, compile=args.compile, accelerator="cpu" if not torch.cuda.is_available() else "auto",
+              precision=args.precision, compile=compile_, accelerator="cpu" if not torch.cuda.is_available() else "auto",
               verbose=args.verbose, **params)
 
     if torch.cuda.is_available():
@@ -146,7 +149,7 @@ def main(argv=None) -> dict:
     epochs = est.history_
     result = {
         "model": args.model, "dataset": args.dataset, "lookback": args.lookback, "horizon": args.horizon,
-        "seed": args.seed, "precision": args.precision, "compile": args.compile,
+        "seed": args.seed, "precision": args.precision, "compile": {None: False, "default": True}.get(args.compile, args.compile),
         "mse": round(metrics["mse"], 4), "mae": round(metrics["mae"], 4), "test_windows": metrics["n_windows"],
         "epochs": len(epochs), "best_epoch": 1 + min(range(len(epochs)), key=lambda i: epochs[i].get("val_loss", 1e9)),
         "s_per_epoch": round(sum(e["seconds"] for e in epochs) / max(len(epochs), 1), 1),
