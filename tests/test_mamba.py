@@ -84,6 +84,22 @@ def test_selective_scan_parallel_and_recurrent_equal_the_loop():
         selective_scan(u, delta, A, B, C, mode="fast")
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 36, 37])
+def test_the_parallel_scan_over_chunks_of_time_equals_the_loop(chunk, monkeypatch):
+    """On a CPU the parallel form runs chunk after chunk of the time axis (sized to stay in the cache),
+    carrying the state across: the same outputs and gradients as one pass, whatever the chunk size."""
+    args = random_scan_inputs(length=37)
+    u, delta, A, B, C, D, z, bias = args
+    step_bytes = u.shape[0] * u.shape[1] * A.shape[1] * u.element_size()
+    monkeypatch.setattr(ssm, "CPU_CHUNK_BYTES", chunk * step_bytes)
+    want = loop_selective_scan(*args)
+    got = selective_scan(u, delta, A, B, C, D=D, z=z, delta_bias=bias, delta_softplus=True, mode="parallel")
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(want)
+    for x, y in zip(torch.autograd.grad((got * g).sum(), args), torch.autograd.grad((want * g).sum(), args)):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-5)
+
+
 def block(**kw):
     torch.manual_seed(0)
     return MambaBlock(8, **{"d_state": 4, "d_conv": 3, "expand": 2, **kw})

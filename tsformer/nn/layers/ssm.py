@@ -11,6 +11,10 @@ where ``Δ_t = softplus(Δ̃_t + bias)``, ``B_t`` and ``C_t`` depend on the inpu
 * :func:`linear_scan` — the parallel form: ``h_t = a_t h_{t-1} + b_t`` by an odd-even (Blelloch-style)
   reduction, ``O(log L)`` sequential steps and ``O(L)`` work; its backward pass is the same scan run
   backwards, so autograd keeps only ``a`` and ``h``.  Used for training (when gradients are needed).
+  On a CPU :func:`selective_scan` runs it over chunks of the time axis, carrying the state from one chunk to
+  the next, so that a chunk's ``(time, batch, D, N)`` tensors stay in the cache (``CPU_CHUNK_BYTES``): the
+  whole-sequence form is memory-bound once ``batch * D * N`` is large (3-4x slower at batch 32, D 512,
+  N 16, L 325 on a 2-core CPU; ``benchmarks/scan_scaling.py``).
 * ``mode="recurrent"`` of :func:`selective_scan` — one step at a time, keeping only the state
   ``(B, D, N)``: constant memory, used for inference; :meth:`MambaBlock.step` is the same recurrence
   one token at a time, with the convolution's window carried in the returned state.
@@ -36,12 +40,14 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 __all__ = ["linear_scan", "selective_scan", "fused_selective_scan", "resolve_scan", "MambaBlock", "MambaState",
-           "SCANS", "FUSED_KERNEL_MODULE"]
+           "SCANS", "FUSED_KERNEL_MODULE", "CPU_CHUNK_BYTES"]
 
 #: accepted values of ``scan``
 SCANS = ("auto", "torch", "cuda")
 #: where mamba_ssm keeps its fused kernel
 FUSED_KERNEL_MODULE = "mamba_ssm.ops.selective_scan_interface"
+#: bytes of one chunk's ``(time, batch, D, N)`` tensors in the parallel form on a CPU
+CPU_CHUNK_BYTES = 8 * 2**20
 _MISSING_KERNEL = ("scan='cuda' needs mamba_ssm's fused selective-scan kernel; install it with "
                    "`pip install tsformer[mamba-cuda]` (a CUDA build of torch is required), or use scan='auto'/'torch'")
 
@@ -125,10 +131,18 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     if delta_softplus:
         delta = F.softplus(delta)
     if mode == "parallel":
-        dA = torch.exp(torch.einsum("bdl,dn->lbdn", delta, A))
-        dBu = torch.einsum("bdl,bnl->lbdn", delta * u, B)
-        h = linear_scan(dA, dBu)  # (L, batch, D, N)
-        y = torch.einsum("lbdn,bnl->bdl", h, C)
+        L = u.shape[-1]
+        step_bytes = u.shape[0] * u.shape[1] * A.shape[1] * u.element_size()
+        chunk = max(1, CPU_CHUNK_BYTES // step_bytes) if u.device.type == "cpu" else L
+        delta_u, h, ys = delta * u, None, []
+        for start in range(0, L, chunk):  # one chunk on a GPU, and on a CPU when the sequence is small
+            t = slice(start, start + chunk)
+            dA = torch.exp(torch.einsum("bdl,dn->lbdn", delta[..., t], A))
+            dBu = torch.einsum("bdl,bnl->lbdn", delta_u[..., t], B[..., t])
+            hs = linear_scan(dA, dBu, h)  # (chunk, batch, D, N), from the state the last chunk left
+            ys.append(torch.einsum("lbdn,bnl->bdl", hs, C[..., t]))
+            h = hs[-1]
+        y = torch.cat(ys, dim=-1) if len(ys) > 1 else ys[0] if ys else u.new_zeros(u.shape)
     elif mode == "recurrent":
         h = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])
         ys = []
