@@ -13,8 +13,8 @@ where ``Δ_t = softplus(Δ̃_t + bias)``, ``B_t`` and ``C_t`` depend on the inpu
   backwards, so autograd keeps only ``a`` and ``h``.  Used for training (when gradients are needed).
   On a CPU :func:`selective_scan` runs it over chunks of the time axis, carrying the state from one chunk to
   the next, so that a chunk's ``(time, batch, D, N)`` tensors stay in the cache (``CPU_CHUNK_BYTES``): the
-  whole-sequence form is memory-bound once ``batch * D * N`` is large (3-4x slower at batch 32, D 512,
-  N 16, L 325 on a 2-core CPU; ``benchmarks/scan_scaling.py``).
+  whole-sequence form is memory-bound once ``batch * D * N`` is large (2-4x slower at batch 16-32, D 512,
+  N 16, L 325 on a 2-core CPU; ``benchmarks/scan_scaling.py --whole``).
 * ``mode="recurrent"`` of :func:`selective_scan` — one step at a time, keeping only the state
   ``(B, D, N)``: constant memory, used for inference; :meth:`MambaBlock.step` is the same recurrence
   one token at a time, with the convolution's window carried in the returned state.
@@ -132,8 +132,8 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
         delta = F.softplus(delta)
     if mode == "parallel":
         L = u.shape[-1]
-        step_bytes = u.shape[0] * u.shape[1] * A.shape[1] * u.element_size()
-        chunk = max(1, CPU_CHUNK_BYTES // step_bytes) if u.device.type == "cpu" else L
+        step_bytes = max(1, u.shape[0] * u.shape[1] * A.shape[1] * u.element_size())
+        chunk = max(1, CPU_CHUNK_BYTES // step_bytes if u.device.type == "cpu" else L)
         delta_u, h, ys = delta * u, None, []
         for start in range(0, L, chunk):  # one chunk on a GPU, and on a CPU when the sequence is small
             t = slice(start, start + chunk)
