@@ -142,7 +142,7 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
             hs = linear_scan(dA, dBu, h)  # (chunk, batch, D, N), from the state the last chunk left
             ys.append(torch.einsum("lbdn,bnl->bdl", hs, C[..., t]))
             h = hs[-1]
-        y = torch.cat(ys, dim=-1) if len(ys) > 1 else ys[0] if ys else u.new_zeros(u.shape)
+        y = torch.cat(ys, dim=-1) if ys else u.new_zeros(u.shape)
     elif mode == "recurrent":
         h = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])
         ys = []
