@@ -7,7 +7,8 @@ Times one forward + backward pass of a multi-head self-attention layer (``Attent
 8 heads, Informer's width) with three inner attentions on random input of shape ``(batch, L, 512)``:
 
 * ``probsparse``: ``ProbSparseAttention(factor=5)`` (u = U = 5 ceil(ln L) queries / sampled keys);
-* ``full (sdpa)``: tsformer's ``FullAttention``, torch's fused ``scaled_dot_product_attention``;
+* ``full (sdpa)``: torch's fused ``scaled_dot_product_attention`` (what tsformer's ``FullAttention`` calls on a
+  CPU above ``EXPLICIT_MAX_SCORES`` scores per head, ``attention_kernels.py``);
 * ``full (explicit)``: ``softmax(Q K^T / sqrt(E)) V`` with the ``L x L`` score matrix materialized, as the
   reference implementations compute it.
 
@@ -40,7 +41,7 @@ def _rss_mb() -> float:
 def run_one(kind: str, length: int, batch: int, repeats: int, threads: int | None) -> dict:
     import torch
 
-    from tsformer.nn.layers import AttentionLayer, FullAttention, ProbSparseAttention
+    from tsformer.nn.layers import AttentionLayer, ProbSparseAttention
 
     if threads:
         torch.set_num_threads(threads)
@@ -50,7 +51,11 @@ def run_one(kind: str, length: int, batch: int, repeats: int, threads: int | Non
             scores = (q @ k.transpose(-2, -1)) / q.shape[-1] ** 0.5
             return torch.softmax(scores, dim=-1) @ v
 
-    inner = {"probsparse": lambda: ProbSparseAttention(factor=5), "full (sdpa)": FullAttention,
+    class Fused(torch.nn.Module):
+        def forward(self, q, k, v, *, causal=False):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+    inner = {"probsparse": lambda: ProbSparseAttention(factor=5), "full (sdpa)": Fused,
              "full (explicit)": Explicit}[kind]()
     torch.manual_seed(0)
     layer = AttentionLayer(inner, d_model=512, n_heads=8)

@@ -139,3 +139,15 @@ def test_dropout_traces_into_one_compiled_graph():
     # inside torch.compile the mask is F.dropout's, which the generated kernels fuse (random_ cannot be traced)
     explained = torch._dynamo.explain(Dropout(0.3).train())(torch.randn(8, 16))
     assert explained.graph_count == 1 and explained.graph_break_count == 0
+
+
+def test_attention_explicit_and_fused_forms_agree_on_both_sides_of_the_threshold():
+    from tsformer.nn.layers.attention import EXPLICIT_MAX_SCORES
+    torch.manual_seed(0)
+    att = FullAttention().eval()
+    for length in (7, int(EXPLICIT_MAX_SCORES ** 0.5) + 1):  # explicit below the threshold, the fused kernel above
+        q, k, v = (torch.randn(1, 2, length, 8) for _ in range(3))
+        for causal in (False, True):
+            torch.testing.assert_close(att(q, k, v, causal=causal),
+                                       torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                                       rtol=1e-4, atol=1e-5)

@@ -18,8 +18,21 @@ from .dropout import dropout
 __all__ = ["FullAttention", "AttentionLayer"]
 
 
+#: on a CPU, score matrices of up to this many entries per head are computed explicitly (matmul, softmax, matmul):
+#: torch's fused CPU kernel (flash attention, in blocks of queries and keys) takes 3-4x the explicit form's time at
+#: iTransformer's 7-11 tokens and 1.1-1.4x at 96-128 steps, and is 2-3x faster from 192 x 192 on
+#: (``benchmarks/attention_kernels.py``, batch 32, 8 heads, 2 threads)
+EXPLICIT_MAX_SCORES = 128 * 128
+
+
 class FullAttention(nn.Module):
-    """``softmax(Q K^T / sqrt(E)) V`` with optional causal mask; ``(B, H, L, E)`` in and out."""
+    """``softmax(Q K^T / sqrt(E)) V`` with optional causal mask; ``(B, H, L, E)`` in and out.
+
+    On a CPU the scores are materialized when there are few of them (:data:`EXPLICIT_MAX_SCORES`) or when
+    attention dropout is on in training (torch's CPU kernels then materialize them anyway, and the mask of
+    ``layers.dropout`` is cheaper than theirs); otherwise, and on other devices, it is torch's fused
+    ``scaled_dot_product_attention``.  Both compute the same function.
+    """
 
     def __init__(self, *, dropout: float = 0.0, scale: float | None = None):
         super().__init__()
@@ -27,17 +40,14 @@ class FullAttention(nn.Module):
         self.scale = scale
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False) -> torch.Tensor:
-        if self.training and self.dropout > 0 and q.device.type == "cpu":
-            # torch's CPU kernels do attention dropout with a bernoulli mask on the materialized score
-            # matrix anyway; materializing it here lets the cheaper mask of layers.dropout do it
+        drop = self.dropout if self.training else 0.0
+        if q.device.type == "cpu" and (drop > 0 or q.shape[-2] * k.shape[-2] <= EXPLICIT_MAX_SCORES):
             scores = (q @ k.transpose(-2, -1)) * (self.scale if self.scale is not None else q.shape[-1] ** -0.5)
             if causal:
                 future = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).triu(1)
                 scores = scores.masked_fill(future, float("-inf"))
-            return dropout(torch.softmax(scores, dim=-1), self.dropout) @ v
-        return F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=causal, scale=self.scale
-        )
+            return dropout(torch.softmax(scores, dim=-1), drop) @ v
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=causal, scale=self.scale)
 
 
 class AttentionLayer(nn.Module):
