@@ -8,8 +8,8 @@ over the materialized score matrix) or through ``torch.nn.functional.scaled_dot_
 kernel is a flash-attention one (blocks of queries and keys, no score matrix kept).  Which is faster depends
 on the length: this times both on random ``(batch, heads, L, E)`` queries, keys and values, in inference
 (``no_grad``) and as a training pass (forward + backward), alternating the two forms pass by pass, and
-reports the medians.  ``FullAttention.EXPLICIT_MAX_SCORES`` (the largest ``L_q x L_k`` computed
-explicitly on a CPU) is set from it.  The default lengths are iTransformer's token counts on ETTh1 (7
+reports the medians.  ``tsformer.nn.layers.attention.EXPLICIT_MAX_SCORES`` (the largest ``L_q x L_k``
+computed explicitly on a CPU) is set from it.  The default lengths are iTransformer's token counts on ETTh1 (7
 variates, 11 with the calendar tokens; head width 32) and the square lengths 48 to 384 of the
 encoder-decoder models (head width 64), batch 32, 8 heads.
 """
@@ -24,12 +24,17 @@ import torch
 import torch.nn.functional as F
 
 
-def explicit(q, k, v):
-    return torch.softmax((q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5, dim=-1) @ v
+def explicit(q, k, v, causal: bool = False):
+    """``softmax(Q K^T / sqrt(E)) V`` with the score matrix materialized, as the reference implementations do."""
+    scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
+    if causal:
+        scores = scores.masked_fill(torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).triu(1), float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
 
 
-def fused(q, k, v):
-    return F.scaled_dot_product_attention(q, k, v)
+def fused(q, k, v, causal: bool = False):
+    """torch's fused kernel."""
+    return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
 
 
 def time_pair(length: int, head_dim: int, batch: int, heads: int, repeats: int) -> dict:

@@ -46,17 +46,18 @@ def run_one(kind: str, length: int, batch: int, repeats: int, threads: int | Non
     if threads:
         torch.set_num_threads(threads)
 
-    class Explicit(torch.nn.Module):
-        def forward(self, q, k, v, *, causal=False):
-            scores = (q @ k.transpose(-2, -1)) / q.shape[-1] ** 0.5
-            return torch.softmax(scores, dim=-1) @ v
+    from attention_kernels import explicit, fused  # this folder is on sys.path: the script runs by its path
 
-    class Fused(torch.nn.Module):
-        def forward(self, q, k, v, *, causal=False):
-            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    class Inner(torch.nn.Module):  # one of attention_kernels' two forms as an inner attention
+        def __init__(self, form):
+            super().__init__()
+            self.form = form
 
-    inner = {"probsparse": lambda: ProbSparseAttention(factor=5), "full (sdpa)": Fused,
-             "full (explicit)": Explicit}[kind]()
+        def forward(self, q, k, v, *, causal=False):
+            return self.form(q, k, v, causal)
+
+    inner = {"probsparse": lambda: ProbSparseAttention(factor=5), "full (sdpa)": lambda: Inner(fused),
+             "full (explicit)": lambda: Inner(explicit)}[kind]()
     torch.manual_seed(0)
     layer = AttentionLayer(inner, d_model=512, n_heads=8)
     x = torch.randn(batch, length, 512, requires_grad=True)
