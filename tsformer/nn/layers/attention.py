@@ -77,8 +77,10 @@ class AttentionLayer(nn.Module):
     def project(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor):
         """Per-head ``q, k, v`` of shape ``(B, H, L, E)``."""
         d = self.d_model
-        if queries is keys and keys is values:
-            q, k, v = self.qkv(queries).split(d, dim=-1)
+        if queries is keys and keys is values:  # one copy into (3, B, H, L, E): contiguous heads, no copy per matmul
+            b, length = queries.shape[:2]
+            qkv = self.qkv(queries).view(b, length, 3, self.n_heads, d // self.n_heads)
+            return tuple(qkv.permute(2, 0, 3, 1, 4).contiguous().unbind(0))
         else:
             w, b = self.qkv.weight, self.qkv.bias
             q = F.linear(queries, w[:d], b[:d])

@@ -50,12 +50,12 @@ class _Mask(torch.autograd.Function):
     def forward(ctx, x, keep, scale):
         ctx.save_for_backward(keep)
         ctx.scale = scale
-        return (x * keep.to(x.dtype)).mul_(scale)  # the scale in float arithmetic, also for bf16 inputs
+        return (x * keep).mul_(scale)  # int8 * float promotes in the kernel (no float mask); scale in float arithmetic
 
     @staticmethod
     def backward(ctx, grad):
         (keep,) = ctx.saved_tensors
-        return (grad * keep.to(grad.dtype)).mul_(ctx.scale), None, None
+        return (grad * keep).mul_(ctx.scale), None, None
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
