@@ -2,6 +2,7 @@
 
     python benchmarks/compare.py --models itransformer,informer,autoformer --epochs 3 \
         --peer-python /path/to/venv-with-neuralforecast/bin/python
+    python benchmarks/compare.py --models informer,autoformer,xlstmtime --steps 20 --peer-python ...
 
 For each model the two implementations are run alternately, each in a fresh process (so peak memory
 is that run's own), with the same hyper-parameters (each paper's official ETTh1 setting, from
@@ -24,8 +25,16 @@ KEY=VALUE`` changes a tsformer parameter (e.g. ``use_time_features=false``: neur
 has no calendar tokens, tsformer's, like the paper's code, adds one per calendar feature; without them the
 two networks are the same).  Results append to benchmarks/results.jsonl (``"benchmark": "compare"``).
 
-``--steps N`` times training steps instead of whole fits: each side trains ``N`` steps of batch 32 (no
-validation, no test) and reports the median wall time from one step's start to the next's (data, forward,
+``xlstmtime`` is compared with neuralforecast's ``xLSTM``, which is *not the same network*: it runs the xLSTM
+over the 96 time steps of each series (univariate, an MLP decoder), where xLSTMTime runs it across the
+variates after a decomposition-linear forecast (7 tokens a window here).  Only its mLSTM backbone runs on a
+CPU (the sLSTM one builds the ``xlstm`` package's CUDA kernel), so the peer is ``backbone="mLSTM"`` at
+xLSTMTime's width and depth; ``--param cell=mlstm`` gives tsformer the same cell.  The peer's environment
+needs ``pip install --no-deps xlstm`` beside neuralforecast (its other requirements are for GPUs).  Compare
+it a step at a time (``--steps``): an epoch of theirs is 924 steps of about a second on a 2-core machine.
+
+``--steps N`` times training steps instead of whole fits: each side trains ``N`` steps of batch 32 (64 for
+xLSTMTime; no validation, no test) and reports the median wall time from one step's start to the next's (data, forward,
 backward, optimizer: the whole loop) after 5 warm-up steps, and its peak RSS.  This is how the
 encoder-decoder models are compared: neuralforecast's Informer and Autoformer are univariate, so a full
 epoch of theirs is 7 times ours (about an hour each on a 2-core machine), while one step of either is one
@@ -57,8 +66,11 @@ PEER_PARAMS = {  # tsformer parameter names -> neuralforecast's, per model
                                  decoder_layers=c["d_layers"], n_head=c["n_heads"], dropout=c["dropout"],
                                  factor=c["factor"], MovingAvg_window=c["moving_avg"],
                                  decoder_input_size_multiplier=c["label_len"] / 96),
+    # a different network (see the module doc): the xLSTM over the 96 steps of each series, its mLSTM backbone
+    "xlstmtime": lambda c: dict(encoder_hidden_size=c["d_model"], encoder_n_blocks=c["e_layers"], backbone="mLSTM",
+                                encoder_dropout=0.0, decoder_hidden_size=c["d_model"]),
 }
-PEER_CLASS = {"itransformer": "iTransformer", "informer": "Informer", "autoformer": "Autoformer"}
+PEER_CLASS = {"itransformer": "iTransformer", "informer": "Informer", "autoformer": "Autoformer", "xlstmtime": "xLSTM"}
 
 
 def peak_rss_mb() -> float:
@@ -198,7 +210,8 @@ def peer_worker(model: str, epochs: int, horizon: int, config: dict, threads: in
     windows = n_train - 96 - horizon + 1
     cls = getattr(models, PEER_CLASS[model])
     multivariate = getattr(cls, "MULTIVARIATE", False)
-    steps_per_epoch = int(np.ceil(windows * (1 if multivariate else n_series) / 32))
+    batch = config.get("batch_size", 32)  # the papers' batch (xLSTMTime's 64) on both sides
+    steps_per_epoch = int(np.ceil(windows * (1 if multivariate else n_series) / batch))
 
     fit = {}  # neuralforecast deep-copies its callbacks: record into this closure, not on the callback
 
@@ -217,15 +230,16 @@ def peer_worker(model: str, epochs: int, horizon: int, config: dict, threads: in
         # a step of a univariate model is windows_batch_size = 32 one-channel windows drawn from its batch_size
         # series: the same sequence lengths and widths as tsformer's 32 seven-channel windows
         net = cls(h=horizon, input_size=96, loss=MSE(), learning_rate=1e-4, max_steps=steps, val_check_steps=10 ** 9,
-                  windows_batch_size=32, scaler_type="identity", random_seed=2021, enable_progress_bar=False,
-                  enable_model_summary=False, logger=False, callbacks=[step_timer(pl.Callback, starts)],
+                  windows_batch_size=batch, scaler_type="identity", random_seed=2021,
+                  enable_progress_bar=False, enable_model_summary=False, logger=False,
+                  callbacks=[step_timer(pl.Callback, starts)],
                   precision=precision,
                   **extra, **PEER_PARAMS[model](config))
         NeuralForecast(models=[net], freq="h").fit(df=long[long["ds"] < wide.index[n_train]], val_size=0)
         return step_summary(starts)
     net = cls(h=horizon, input_size=96, loss=MSE(), learning_rate=1e-4, max_steps=epochs * steps_per_epoch,
               num_lr_decays=epochs, val_check_steps=steps_per_epoch, early_stop_patience_steps=3,
-              windows_batch_size=32, inference_windows_batch_size=1024, scaler_type="identity", random_seed=2021,
+              windows_batch_size=batch, inference_windows_batch_size=1024, scaler_type="identity", random_seed=2021,
               enable_progress_bar=False, enable_model_summary=False, logger=False, callbacks=[timer],
               precision=precision, **extra, **PEER_PARAMS[model](config))
     nf = NeuralForecast(models=[net], freq="h")
