@@ -245,6 +245,19 @@ def test_fit_takes_trainer_kwargs_for_that_fit_only(synthetic):
         est.fit(synthetic, trainer_kwargs=["ddp"])
 
 
+def test_max_steps_may_end_an_epoch_before_its_validation(synthetic):
+    # 9 training steps an epoch at these sizes; max_steps ends the fit inside an epoch, before its validation pass
+    est = tiny("itransformer", max_epochs=3, patience=2)
+    est.fit(synthetic, trainer_kwargs={"max_steps": 4})  # was Lightning's "Early stopping conditioned on metric"
+    assert [sorted(k for k in e if k.endswith("_loss")) for e in est.history_] == [["train_loss"]]
+    assert est.predict().notna().all().all()
+    est.fit(synthetic, trainer_kwargs={"max_steps": 20})  # two whole epochs, then two steps of a third
+    rows = est.history_
+    assert [("train_loss" in e, "val_loss" in e) for e in rows] == [(True, True), (True, True), (True, False)]
+    # the cut epoch's train_loss is the mean over its own two steps, not the second epoch's value again
+    assert rows[2]["train_loss"] != rows[1]["train_loss"]
+
+
 def test_the_epoch_losses_are_window_means_handed_to_lightning_once_an_epoch(synthetic, monkeypatch):
     import tsformer.training
 

@@ -54,11 +54,14 @@ class LossHistory(L.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module):
         metrics = trainer.callback_metrics
+        # only what this epoch logged: an epoch that max_steps ends before its validation has no val_loss, not
+        # the last epoch's again
+        fresh = getattr(pl_module, "losses_logged_this_epoch", None)
         row = {"epoch": trainer.current_epoch + 1, "seconds": time.perf_counter() - self._start}
         if self._lr is not None:
             row["lr"] = self._lr
         for name in ("train_loss", "val_loss"):
-            if name in metrics:
+            if name in metrics and (fresh is None or name in fresh):
                 row[name] = float(metrics[name])
         self.epochs.append(row)
 

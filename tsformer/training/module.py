@@ -80,6 +80,7 @@ class ForecastingModule(L.LightningModule):
         object.__setattr__(self, "_run", run)
         self.loss_fn = LOSSES[loss]
         self._epoch_sums: dict[str, tuple] = {}  # stage -> (sum of loss x windows, windows) of the current epoch
+        self._logged: set[str] = set()  # the epoch means logged in the current training epoch
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
@@ -113,16 +114,34 @@ class ForecastingModule(L.LightningModule):
             # then take the same decision on every rank
             self.log(f"{stage}_loss", total / count, on_step=False, on_epoch=True, prog_bar=True, batch_size=count,
                      sync_dist=True)
+            self._logged.add(f"{stage}_loss")
+
+    @property
+    def losses_logged_this_epoch(self) -> frozenset:
+        """The names of the epoch losses logged in the current training epoch (``train_loss``, ``val_loss``): the
+        trainer's metrics keep older epochs' values until they are logged again."""
+        return frozenset(self._logged)
+
+    def _last_training_batch(self, batch_idx: int) -> bool:
+        """Whether this batch ends the training epoch: its last batch, or the step at which ``max_steps`` stops."""
+        trainer = self.trainer
+        if batch_idx + 1 >= trainer.num_training_batches:
+            return True
+        max_steps = trainer.max_steps
+        if max_steps is None or max_steps < 0:
+            return False
+        return (batch_idx + 1) % trainer.accumulate_grad_batches == 0 and trainer.global_step + 1 >= max_steps
 
     def on_train_epoch_start(self):
         self._epoch_sums.pop("train", None)
+        self._logged.clear()
 
     def on_validation_epoch_start(self):
         self._epoch_sums.pop("val", None)
 
     def training_step(self, batch, batch_idx):
         loss = self._loss(batch)
-        self._add_to_epoch_mean("train", loss, len(batch["x"]), batch_idx + 1 >= self.trainer.num_training_batches)
+        self._add_to_epoch_mean("train", loss, len(batch["x"]), self._last_training_batch(batch_idx))
         return loss
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
@@ -132,7 +151,7 @@ class ForecastingModule(L.LightningModule):
         return loss
 
     def on_train_epoch_end(self):
-        self._log_epoch_mean("train")  # an epoch cut short (max_steps): what it trained on
+        self._log_epoch_mean("train")  # an epoch cut short otherwise (a callback's should_stop): what it trained on
 
     def on_validation_epoch_end(self):
         self._log_epoch_mean("val")

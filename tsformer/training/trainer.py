@@ -79,7 +79,9 @@ def make_trainer(*, max_epochs: int = 10, patience: int | None = 3, validate: bo
     """A ``Trainer`` configured the tsformer way; ``trainer_kwargs`` override anything."""
     cbs = list(callbacks)
     if validate and patience is not None and patience > 0:
-        cbs.append(EarlyStopping(monitor="val_loss", patience=patience, mode="min"))
+        # checked when a validation pass ends, not at every training epoch's end: a fit that max_steps (or a
+        # user's val_check_interval) ends before its epoch's validation has nothing to check, and is not an error
+        cbs.append(EarlyStopping(monitor="val_loss", patience=patience, mode="min", check_on_train_epoch_end=False))
     show_bar = verbose and sys.stderr.isatty()
     if show_bar:
         cbs.append(TQDMProgressBar(leave=True))
