@@ -163,6 +163,32 @@ def test_global_model_over_series_of_different_lengths(model_name, tmp_path):
     pd.testing.assert_frame_equal(tsformer.load(est.save(tmp_path / "g.tsf")).predict(level=[80]), fc)
 
 
+@pytest.mark.parametrize("layout", ["wide", "variates", "global"])
+def test_forecast_timestamps_keep_the_time_zone_in_every_layout(layout, tmp_path):
+    tz = "Europe/Berlin"
+    if layout == "wide":
+        df = make_synthetic(200, 2, seed=0, periods=(24,)).tz_localize("UTC").tz_convert(tz)
+        last = df.index[-1]
+    else:
+        long = three_series_long()
+        long["ds"] = long["ds"].dt.tz_localize("UTC").dt.tz_convert(tz)
+        df = long[long["unique_id"] == "s1"] if layout == "variates" else long
+        last = None
+    est = tiny("itransformer", lookback=24, horizon=6, val_size=24,
+               **({"series_mode": layout} if layout != "wide" else {})).fit(df)
+    fc = est.predict()
+    times = pd.Series(fc.index) if layout == "wide" else fc["ds"]
+    assert str(times.dt.tz) == tz
+    for sid, part in ([(None, times)] if layout == "wide" else fc.groupby("unique_id")["ds"]):
+        end = last if sid is None else df.loc[df["unique_id"] == sid, "ds"].max()
+        if layout == "variates":
+            end = df["ds"].max()
+        expected = pd.date_range(end, periods=7, freq="h")[1:]
+        assert list(part) == list(expected)
+    # a saved model keeps the zone by name, not a fixed UTC offset
+    pd.testing.assert_frame_equal(tsformer.load(est.save(tmp_path / "tz.tsf")).predict(), fc)
+
+
 def test_global_model_forecasts_new_series_and_reports_short_ones():
     long = three_series_long()
     tiny_one = pd.DataFrame({"unique_id": "tiny", "ds": pd.date_range("2020-03-01", periods=30, freq="h"),

@@ -153,6 +153,25 @@ def _level_name(level) -> str:
     return f"{float(level):g}"
 
 
+def _as_ns(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """``index`` in nanoseconds, as the fixed-step grid is (whatever unit the data came in), where it fits."""
+    try:
+        return index.as_unit("ns")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
+        return index
+
+
+def _read_timestamps(stamps: list[str], tz: str | None) -> pd.DatetimeIndex:
+    """A model file's ISO timestamps, in their time zone by name when the file has one (series whose last
+    rows fall on either side of a daylight-saving change have different UTC offsets)."""
+    if tz:
+        try:
+            return pd.to_datetime(stamps, utc=True).tz_convert(tz)
+        except (ValueError, TypeError, KeyError):  # a zone this machine does not know: the offsets as written
+            pass
+    return pd.DatetimeIndex([pd.Timestamp(t) for t in stamps])
+
+
 class BaseForecaster(BaseEstimator):
     """Shared fit / predict / evaluate / backtest / save for every tsformer forecaster."""
 
@@ -312,8 +331,8 @@ class BaseForecaster(BaseEstimator):
                                     f"finer than a microsecond; shift the timestamps")
             grid = ends.as_unit(unit).asi8[:, None] + (step // _NS_PER_UNIT[unit]) * np.arange(1 - before, after + 1)
             return grid.astype(f"datetime64[{unit}]")
-        rows = [pd.date_range(end=e, periods=before, freq=freq).append(
-            pd.date_range(start=e, periods=after + 1, freq=freq)[1:]) for e in ends]
+        rows = [_as_ns(pd.date_range(end=e, periods=before, freq=freq).append(
+            pd.date_range(start=e, periods=after + 1, freq=freq)[1:])) for e in ends]
         return np.stack([r.to_numpy() for r in rows]) if rows else np.zeros((0, before + after), "datetime64[ns]")
 
     def _marks(self, times: np.ndarray, covariates: np.ndarray) -> torch.Tensor:
@@ -540,7 +559,7 @@ class BaseForecaster(BaseEstimator):
     def _prediction_input(self, df=None, future=None):
         """What one forecast per series needs, after the training data or the history ``df``: the scaled
         lookbacks ``x (S, L, C)``, the marks over lookback + horizon ``(S, L + H, F)``, the scaler and its
-        group codes, the future index of each series and the series ids."""
+        group codes, the future timestamps of each series ``(S, H)`` and the series ids."""
         L_, H = self.lookback, self.horizon
         data = None
         if df is None:
@@ -558,7 +577,7 @@ class BaseForecaster(BaseEstimator):
         marks = self._marks(times, np.concatenate([covs, future_covs], axis=1))
         scaler, groups = self._scaler_for(ids, data)
         x = torch.from_numpy(scaler.transform(values, groups=groups)).float()
-        return x, marks, scaler, groups, [pd.DatetimeIndex(t) for t in times[:, L_:]], ids
+        return x, marks, scaler, groups, times[:, L_:], ids
 
     # ------------------------------------------------------------------ evaluate / backtest
     def evaluate(self, df, *, start=None, step: int = 1, scale: str = "original") -> dict:
@@ -733,6 +752,7 @@ class BaseForecaster(BaseEstimator):
                 "series_ids": list(self.series_ids_),
                 "n_marks": self.n_marks_,
                 "last_timestamps": [t.isoformat() for t in ends],
+                "time_zone": None if ends.tz is None else str(ends.tz),  # the offsets alone lose DST rules
                 "scaler": self.scaler_.state_dict(),
                 "covariate_scaler": None if self.covariate_scaler_ is None else self.covariate_scaler_.state_dict(),
                 "history": self.history_,
@@ -765,7 +785,7 @@ class BaseForecaster(BaseEstimator):
             est.covariate_scaler_ = None if cov is None else StandardScaler.from_state_dict(cov)
             est.last_values_ = tensors["last_values"].numpy()
             est.last_covariates_ = tensors["last_covariates"].numpy()
-            est.last_timestamps_ = pd.DatetimeIndex([pd.Timestamp(t) for t in fitted["last_timestamps"]])
+            est.last_timestamps_ = _read_timestamps(fitted["last_timestamps"], fitted.get("time_zone"))
             est.residuals_ = tensors["residuals"].numpy() if "residuals" in tensors else None
             est.n_features_in_ = len(est.schema_.columns) + len(est.schema_.covariates)
             est.history_ = list(fitted.get("history", []))

@@ -211,7 +211,7 @@ def to_series_data(
     return _read_wide(_with_time_index(df, time_col), target=target, freq=freq, fill=fill, covariates=covs)
 
 
-def forecast_frame(schema: Schema, outputs: dict[str, np.ndarray], future: Sequence[pd.DatetimeIndex],
+def forecast_frame(schema: Schema, outputs: dict[str, np.ndarray], future: Sequence[pd.DatetimeIndex] | np.ndarray,
                    ids: Sequence[str] = ()) -> pd.DataFrame:
     """Forecast arrays -> a frame in the layout the model was fitted on.
 
@@ -219,7 +219,7 @@ def forecast_frame(schema: Schema, outputs: dict[str, np.ndarray], future: Seque
         schema: the fitted schema.
         outputs: ``{suffix: (S, H, C_t) array}``; suffix ``""`` is the point forecast, others name extra
             columns such as ``"-lo-80"`` / ``"-hi-80"``.
-        future: the ``S`` future indexes (one per segment).
+        future: the ``S`` future indexes (one per segment), or their timestamps as one ``(S, H)`` array.
         ids: the ``S`` series ids of a global model.
 
     Returns:
@@ -229,21 +229,24 @@ def forecast_frame(schema: Schema, outputs: dict[str, np.ndarray], future: Seque
     suffixes = list(outputs)
     if schema.layout == "wide":
         cols = {f"{c}{s}": outputs[s][0, :, j] for j, c in enumerate(schema.target) for s in suffixes}
-        frame = pd.DataFrame(cols, index=future[0])
-        frame.index.name = future[0].name or "date"
+        frame = pd.DataFrame(cols, index=pd.DatetimeIndex(future[0]))
+        frame.index.name = getattr(future[0], "name", None) or "date"
         return frame
     id_col, time_col, value_col = (schema.names.get(k, d) for k, d in
                                    (("id", LONG_ID), ("time", LONG_TIME), ("value", LONG_VALUE)))
     if schema.mode == "global":
         horizon = len(future[0])
         id_values = np.repeat(np.asarray(ids, dtype=object), horizon)
-        times = np.concatenate([f.to_numpy() for f in future]) if future else np.array([], dtype="datetime64[ns]")
+        if isinstance(future, np.ndarray):  # (S, H): no index object per series
+            times = future.reshape(-1)
+        else:
+            times = np.concatenate([f.to_numpy() for f in future]) if future else np.array([], dtype="datetime64[ns]")
         data = {id_col: id_values, time_col: times}
         data.update({f"{value_col}{s}": outputs[s][:, :, 0].reshape(-1) for s in suffixes})
     else:  # variates of one table: one block of rows per target series
         horizon = len(future[0])
         data = {id_col: np.repeat(np.asarray(schema.target, dtype=object), horizon),
-                time_col: np.tile(future[0].to_numpy(), len(schema.target))}
+                time_col: np.tile(pd.DatetimeIndex(future[0]).to_numpy(), len(schema.target))}
         data.update({f"{value_col}{s}": outputs[s][0].T.reshape(-1) for s in suffixes})
     return pd.DataFrame(data)
 
@@ -503,6 +506,7 @@ def _read_long(df: pd.DataFrame, *, id_col, time_col, target, freq, fill, covari
 def _global(frame: pd.DataFrame, *, freq, fill, covariates, names) -> SeriesData:
     """Many univariate series, each a segment of its own, sorted by (id in order of appearance, time)."""
     codes, ids = pd.factorize(frame["id"])
+    tz = pd.DatetimeIndex(frame["t"]).tz  # the arithmetic below is on UTC nanoseconds; the index gets it back
     try:
         t = pd.DatetimeIndex(frame["t"]).as_unit("ns").asi8
     except pd.errors.OutOfBoundsDatetime:
@@ -530,6 +534,8 @@ def _global(frame: pd.DataFrame, *, freq, fill, covariates, names) -> SeriesData
         given = True
     codes, t, values, offsets = _regrid(codes, t, values, offsets, freq, given, ids)
     index = pd.DatetimeIndex(t.astype("datetime64[ns]"))
+    if tz is not None:  # local time for the calendar features and the forecasts, as for wide frames
+        index = index.tz_localize("UTC").tz_convert(tz)
     table = pd.DataFrame(values, columns=cols, index=index)
     filled = _fill_missing(table, fill, groups=codes, ids=ids)
     schema = Schema(columns=(names["value"],), target=(names["value"],), covariates=covariates, freq=freq,
