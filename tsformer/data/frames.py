@@ -506,9 +506,10 @@ def _read_long(df: pd.DataFrame, *, id_col, time_col, target, freq, fill, covari
 def _global(frame: pd.DataFrame, *, freq, fill, covariates, names) -> SeriesData:
     """Many univariate series, each a segment of its own, sorted by (id in order of appearance, time)."""
     codes, ids = pd.factorize(frame["id"])
-    tz = pd.DatetimeIndex(frame["t"]).tz  # the arithmetic below is on UTC nanoseconds; the index gets it back
+    times = pd.DatetimeIndex(frame["t"])
+    tz = times.tz  # the arithmetic below is on UTC nanoseconds; the index gets the zone back
     try:
-        t = pd.DatetimeIndex(frame["t"]).as_unit("ns").asi8
+        t = times.as_unit("ns").asi8
     except pd.errors.OutOfBoundsDatetime:
         raise DataError(
             f"timestamps run from {frame['t'].min()} to {frame['t'].max()}; a long frame of many series needs them "

@@ -81,13 +81,12 @@ class AttentionLayer(nn.Module):
             b, length = queries.shape[:2]
             qkv = self.qkv(queries).view(b, length, 3, self.n_heads, d // self.n_heads)
             return tuple(qkv.permute(2, 0, 3, 1, 4).contiguous().unbind(0))
+        w, b = self.qkv.weight, self.qkv.bias
+        q = F.linear(queries, w[:d], b[:d])
+        if keys is values:
+            k, v = F.linear(keys, w[d:], b[d:]).split(d, dim=-1)
         else:
-            w, b = self.qkv.weight, self.qkv.bias
-            q = F.linear(queries, w[:d], b[:d])
-            if keys is values:
-                k, v = F.linear(keys, w[d:], b[d:]).split(d, dim=-1)
-            else:
-                k, v = F.linear(keys, w[d:2 * d], b[d:2 * d]), F.linear(values, w[2 * d:], b[2 * d:])
+            k, v = F.linear(keys, w[d:2 * d], b[d:2 * d]), F.linear(values, w[2 * d:], b[2 * d:])
         return tuple(rearrange(t, "b l (h e) -> b h l e", h=self.n_heads) for t in (q, k, v))
 
     def forward(self, queries, keys, values, *, causal: bool = False) -> torch.Tensor:
