@@ -34,8 +34,8 @@ needs ``pip install --no-deps xlstm`` beside neuralforecast (its other requireme
 it a step at a time (``--steps``): an epoch of theirs is 924 steps of about a second on a 2-core machine.
 
 ``--steps N`` times training steps instead of whole fits: each side trains ``N`` steps of batch 32 (64 for
-xLSTMTime; no validation, no test) and reports the median wall time from one step's start to the next's (data, forward,
-backward, optimizer: the whole loop) after 5 warm-up steps, and its peak RSS.  This is how the
+xLSTMTime; no validation, no test) and reports the median wall time from one step's start to the next's
+(data, forward, backward, optimizer: the whole loop) after 5 warm-up steps, and its peak RSS.  This is how the
 encoder-decoder models are compared: neuralforecast's Informer and Autoformer are univariate, so a full
 epoch of theirs is 7 times ours (about an hour each on a 2-core machine), while one step of either is one
 batch of 32 windows with the same sequence lengths and widths.
@@ -227,8 +227,8 @@ def peer_worker(model: str, epochs: int, horizon: int, config: dict, threads: in
     extra = {"n_series": n_series} if multivariate else {"batch_size": n_series}
     if steps:  # step timing: no validation, no early stopping, no test
         starts: list[float] = []
-        # a step of a univariate model is windows_batch_size = 32 one-channel windows drawn from its batch_size
-        # series: the same sequence lengths and widths as tsformer's 32 seven-channel windows
+        # a step of a univariate model is windows_batch_size = ``batch`` one-channel windows drawn from its
+        # batch_size series: the same sequence lengths and widths as tsformer's ``batch`` seven-channel windows
         net = cls(h=horizon, input_size=96, loss=MSE(), learning_rate=1e-4, max_steps=steps, val_check_steps=10 ** 9,
                   windows_batch_size=batch, scaler_type="identity", random_seed=2021,
                   enable_progress_bar=False, enable_model_summary=False, logger=False,
