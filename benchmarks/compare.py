@@ -70,7 +70,8 @@ PEER_PARAMS = {  # tsformer parameter names -> neuralforecast's, per model
     "xlstmtime": lambda c: dict(encoder_hidden_size=c["d_model"], encoder_n_blocks=c["e_layers"], backbone="mLSTM",
                                 encoder_dropout=0.0, decoder_hidden_size=c["d_model"]),
 }
-PEER_CLASS = {"itransformer": "iTransformer", "informer": "Informer", "autoformer": "Autoformer", "xlstmtime": "xLSTM"}
+PEER_CLASS = {"itransformer": "iTransformer", "informer": "Informer", "autoformer": "Autoformer",
+              "xlstmtime": "xLSTM"}
 
 
 def peak_rss_mb() -> float:
