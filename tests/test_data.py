@@ -9,6 +9,7 @@ import torch
 
 from tsformer.data import (StandardScaler, WindowDataset, forecast_frame, future_index, sliding_windows, time_features,
                            to_series_data, window_starts)
+from tsformer.data.frames import time_grid
 from tsformer.errors import ConfigError, DataError, TsformerError
 
 
@@ -72,6 +73,37 @@ def test_future_index_follows_freq():
     idx = future_index(pd.Timestamp("2021-01-31"), "D", 3)
     assert list(idx) == list(pd.date_range("2021-02-01", periods=3, freq="D"))
     assert future_index(pd.Timestamp("2021-01-31"), "ME", 2)[1] == pd.Timestamp("2021-03-31")
+
+
+@pytest.mark.parametrize("tz", [None, "Europe/Berlin", "America/New_York"])
+@pytest.mark.parametrize("freq", ["15min", "h", "D", "B", "W-SUN", "MS", "ME", "QS"])
+def test_time_grid_equals_date_range_per_series(freq, tz):
+    """The vectorized grid of many series equals one date_range per series, across daylight-saving changes
+    (fixed steps in instants, calendar steps in wall-clock time) and for series ending at different dates."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    start = pd.Timestamp("2024-03-01 00:00", tz=tz)
+    anchor = start if offset.is_on_offset(start) else offset.rollforward(start)
+    ends = pd.DatetimeIndex([anchor + k * offset for k in (0, 3, 40, 250, 700, 1000)])
+    before, after = 7, 5
+    grid = time_grid(ends, freq, before, after)
+    want = [pd.date_range(end=e, periods=before, freq=freq).append(pd.date_range(start=e, periods=after + 1,
+                                                                                 freq=freq)[1:]) for e in ends]
+    assert len(grid) == len(ends) * (before + after) and str(grid.tz) == str(tz)
+    for i, w in enumerate(want):
+        assert list(grid[i * (before + after):(i + 1) * (before + after)]) == list(w)
+    assert time_grid(ends[:0], freq, before, after).size == 0
+
+
+def test_time_grid_outside_the_nanosecond_range_and_off_anchor():
+    late = pd.DatetimeIndex(np.array(["2262-04-11T23:00", "2100-01-01T00:00"], dtype="datetime64[s]"))
+    grid = time_grid(late, "h", 2, 3)  # past 2262-04-11 23:47, the last nanosecond timestamp
+    assert grid[4] == pd.Timestamp("2262-04-12 02:00") and grid[9] == pd.Timestamp("2100-01-01 03:00")
+    with pytest.raises(DataError, match="1677-2262"):
+        time_grid(pd.DatetimeIndex(np.array(["2262-05-01"], dtype="datetime64[s]")), "1ns", 2, 3)
+    # an end off its frequency's anchor takes date_range's own path: the anchors before and after it
+    mid = pd.DatetimeIndex([pd.Timestamp("2024-03-15")])
+    assert list(time_grid(mid, "MS", 2, 1)) == [pd.Timestamp("2024-02-01"), pd.Timestamp("2024-03-01"),
+                                               pd.Timestamp("2024-04-01")]
 
 
 def test_does_not_modify_the_callers_frame():

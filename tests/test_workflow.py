@@ -187,6 +187,10 @@ def test_forecast_timestamps_keep_the_time_zone_in_every_layout(layout, tmp_path
         assert list(part) == list(expected)
     # a saved model keeps the zone by name, not a fixed UTC offset
     pd.testing.assert_frame_equal(tsformer.load(est.save(tmp_path / "tz.tsf")).predict(), fc)
+    if layout == "wide":  # so do a backtest's timestamps
+        bt = est.backtest(df, n_windows=1).forecasts
+        assert all(str(bt[c].dt.tz) == tz for c in ("cutoff", "train_end", "date"))
+        assert bt["cutoff"].iloc[0] == df.index[-7] and list(bt["date"]) == list(df.index[-6:]) * 2
 
 
 def test_global_model_forecasts_new_series_and_reports_short_ones():

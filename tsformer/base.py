@@ -28,7 +28,7 @@ from torch import nn
 
 from ._version import __version__
 from .data.frames import (FILL_METHODS, SERIES_MODES, Schema, SeriesData, forecast_frame, read_future_covariates,
-                          to_series_data)
+                          time_grid, to_series_data)
 from .data.scaling import StandardScaler
 from .data.timefeatures import time_features
 from .data.windowing import WindowDataset, segment_window_starts
@@ -53,8 +53,6 @@ _MAX_RESIDUAL_WINDOWS = 2000
 #: windows per forward pass at inference: bounds the activations (ETSformer at its paper's size peaks at
 #: 4.4 GB with 1024 windows at once, 1.6 GB with 128) at no measurable cost in throughput
 _PREDICT_CHUNK = 128
-_NS_PER_UNIT = {"s": 10 ** 9, "ms": 10 ** 6, "us": 10 ** 3, "ns": 1}
-_NS_MIN, _NS_MAX = pd.Timestamp.min, pd.Timestamp.max  # the nanosecond range
 
 COMMON_PARAMS_DOC = """
     Common parameters (every estimator):
@@ -151,14 +149,6 @@ class BacktestResult:
 
 def _level_name(level) -> str:
     return f"{float(level):g}"
-
-
-def _as_ns(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """``index`` in nanoseconds, as the fixed-step grid is (whatever unit the data came in), where it fits."""
-    try:
-        return index.as_unit("ns")
-    except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
-        return index
 
 
 def _read_timestamps(stamps: list[str], tz: str | None) -> pd.DatetimeIndex:
@@ -310,35 +300,10 @@ class BaseForecaster(BaseEstimator):
                           covariates=data.covariates, offsets=data.offsets, ids=data.ids)
 
     # ------------------------------------------------------------------ tensors
-    def _time_grid(self, ends: pd.DatetimeIndex, before: int, after: int) -> np.ndarray:
-        """``(S, before + after)`` timestamps: the ``before`` rows ending at each ``ends[s]``, then ``after`` more."""
-        freq = self.schema_.freq
-        offset = pd.tseries.frequencies.to_offset(freq)
-        try:
-            step = pd.Timedelta(offset).value
-        except (ValueError, TypeError):
-            step = None
-        if step is not None and ends.tz is None:
-            # integer arithmetic in nanoseconds; for dates outside their range (1677-2262, which pandas 3 holds
-            # in s or us) in the index's own unit, finer only when the step needs it
-            unit = "ns"
-            if len(ends) and (ends.max() > _NS_MAX - pd.Timedelta(step * after) or
-                              ends.min() < _NS_MIN + pd.Timedelta(step * before)):
-                unit = next((u for u in ("s", "ms", "us")
-                             if step % _NS_PER_UNIT[u] == 0 and (ends.as_unit(u) == ends).all()), None)
-                if unit is None:
-                    raise DataError(f"the forecast grid runs outside 1677-2262 with steps of {pd.Timedelta(step)}, "
-                                    f"finer than a microsecond; shift the timestamps")
-            grid = ends.as_unit(unit).asi8[:, None] + (step // _NS_PER_UNIT[unit]) * np.arange(1 - before, after + 1)
-            return grid.astype(f"datetime64[{unit}]")
-        rows = [_as_ns(pd.date_range(end=e, periods=before, freq=freq).append(
-            pd.date_range(start=e, periods=after + 1, freq=freq)[1:])) for e in ends]
-        return np.stack([r.to_numpy() for r in rows]) if rows else np.zeros((0, before + after), "datetime64[ns]")
-
-    def _marks(self, times: np.ndarray, covariates: np.ndarray) -> torch.Tensor:
-        """Calendar features of ``times (..., W)`` plus the scaled covariates ``(..., W, K)`` -> ``(..., W, F)``."""
-        flat = pd.DatetimeIndex(np.asarray(times).reshape(-1))
-        cal = time_features(flat, self.schema_.freq).reshape(*np.shape(times), -1)
+    def _marks(self, times: pd.DatetimeIndex, covariates: np.ndarray) -> torch.Tensor:
+        """Calendar features of ``times`` plus the scaled covariates ``(..., K)`` -> ``(..., F)``: one
+        timestamp per covariate row, in the order of the rows flattened."""
+        cal = time_features(pd.DatetimeIndex(times), self.schema_.freq).reshape(*covariates.shape[:-1], -1)
         if covariates.shape[-1]:
             cov = self.covariate_scaler_.transform(covariates).astype(np.float32)
             cal = np.concatenate([cal, cov], axis=-1)
@@ -489,7 +454,7 @@ class BaseForecaster(BaseEstimator):
         elif groups is not None:
             groups = np.asarray(groups)[data.segment_codes]
         series = torch.from_numpy(scaler.transform(data.values, groups=groups)).float()
-        return series, self._marks(data.index.to_numpy(), data.covariates)
+        return series, self._marks(data.index, data.covariates)
 
     # ------------------------------------------------------------------ network
     def _check_fitted(self) -> None:
@@ -559,7 +524,7 @@ class BaseForecaster(BaseEstimator):
     def _prediction_input(self, df=None, future=None):
         """What one forecast per series needs, after the training data or the history ``df``: the scaled
         lookbacks ``x (S, L, C)``, the marks over lookback + horizon ``(S, L + H, F)``, the scaler and its
-        group codes, the future timestamps of each series ``(S, H)`` and the series ids."""
+        group codes, the future timestamps (``S * H``, series after series) and the series ids."""
         L_, H = self.lookback, self.horizon
         data = None
         if df is None:
@@ -572,12 +537,13 @@ class BaseForecaster(BaseEstimator):
                 raise DataError(f"{who} {int(data.lengths.min())} rows; the model needs the last lookback={L_} rows")
             rows = data.last_rows(L_)
             values, covs, ends, ids = data.values[rows], data.covariates[rows], data.index[data.offsets[1:] - 1], data.ids
-        times = self._time_grid(pd.DatetimeIndex(ends), L_, H)
-        future_covs = read_future_covariates(future, self.schema_, times[:, L_:], ids, self.time_col)
+        times = time_grid(pd.DatetimeIndex(ends), self.schema_.freq, L_, H)  # (S * (L + H)), series after series
+        future_times = times[(np.arange(len(ends))[:, None] * (L_ + H) + np.arange(L_, L_ + H)).reshape(-1)]
+        future_covs = read_future_covariates(future, self.schema_, future_times, ids, self.time_col)
         marks = self._marks(times, np.concatenate([covs, future_covs], axis=1))
         scaler, groups = self._scaler_for(ids, data)
         x = torch.from_numpy(scaler.transform(values, groups=groups)).float()
-        return x, marks, scaler, groups, times[:, L_:], ids
+        return x, marks, scaler, groups, future_times, ids
 
     # ------------------------------------------------------------------ evaluate / backtest
     def evaluate(self, df, *, start=None, step: int = 1, scale: str = "original") -> dict:
@@ -678,11 +644,11 @@ class BaseForecaster(BaseEstimator):
         # arrays (K, S, H, C) -> rows ordered by series/column, window, step
         y = np.stack(truth)
         out = {k: np.stack([o[k] for o in outputs]) for k in outputs[0]}
-        times = np.stack([data.index.to_numpy()[data.offsets[:-1][:, None] + cutoffs[:, [j]] + np.arange(H)[None, :]]
-                          for j in range(K)])  # (K, S, H)
-        stamps = data.index.to_numpy()
-        cut_ts = np.stack([stamps[data.offsets[:-1] + cutoffs[:, j] - 1] for j in range(K)])  # (K, S)
-        train_ts = np.stack([stamps[data.offsets[:-1] + train_cut[:, j] - 1] for j in range(K)])  # (K, S)
+        # row positions (K, S, H) and (K, S): taken from the index once arranged, which keeps its time zone
+        first = data.offsets[:-1][None, :]
+        times = (first + cutoffs.T)[:, :, None] + np.arange(H)[None, None, :]
+        cut_ts = first + cutoffs.T - 1
+        train_ts = first + train_cut.T - 1
         id_col = schema.names.get("id", "unique_id") if schema.layout == "long" else "column"
         time_col = schema.names.get("time", "ds") if schema.layout == "long" else (data.index.name or "date")
 
@@ -693,9 +659,9 @@ class BaseForecaster(BaseEstimator):
         frame = pd.DataFrame({
             id_col: np.repeat(per, K * H) if schema.mode == "global" else np.tile(np.repeat(per, K * H), S),
             "window": np.tile(np.repeat(np.arange(K), H), S * C),
-            "cutoff": arrange(np.broadcast_to(cut_ts[:, :, None, None], (K, S, H, C))),
-            "train_end": arrange(np.broadcast_to(train_ts[:, :, None, None], (K, S, H, C))),
-            time_col: arrange(np.broadcast_to(times[..., None], (K, S, H, C))),
+            "cutoff": data.index[arrange(np.broadcast_to(cut_ts[:, :, None, None], (K, S, H, C)))],
+            "train_end": data.index[arrange(np.broadcast_to(train_ts[:, :, None, None], (K, S, H, C)))],
+            time_col: data.index[arrange(np.broadcast_to(times[..., None], (K, S, H, C)))],
             "y": arrange(y),
             **{f"y_hat{suffix}": arrange(v) for suffix, v in out.items()},
         })

@@ -35,6 +35,7 @@ __all__ = [
     "forecast_frame",
     "read_future_covariates",
     "future_index",
+    "time_grid",
     "normalize_freq",
     "FILL_METHODS",
     "SERIES_MODES",
@@ -165,6 +166,79 @@ def future_index(last: pd.Timestamp, freq: str, horizon: int) -> pd.DatetimeInde
     return idx[1:]
 
 
+_NS_PER_UNIT = {"s": 10 ** 9, "ms": 10 ** 6, "us": 10 ** 3, "ns": 1}
+
+
+def time_grid(ends: pd.DatetimeIndex, freq: str, before: int, after: int) -> pd.DatetimeIndex:
+    """For each of ``ends``, the ``before`` timestamps at ``freq`` ending with it and the ``after`` that
+    follow: ``len(ends) * (before + after)`` stamps, series after series, in ``ends``' time zone.
+
+    Steps of a fixed length (hours, minutes, seconds) are added to the instants, so across a daylight-saving
+    change the wall clock skips or repeats an hour; calendar steps (days, weeks, months, business days) are
+    added to the wall-clock time.  Both as ``pd.date_range`` does, but for every series at once: one integer
+    sum (fixed steps) or one vectorized shift per grid column (calendar steps), not a ``date_range`` per
+    series, which remains the fallback for what a shift cannot do (an end off its frequency's anchor, a
+    wall-clock time a daylight-saving change removes).
+    """
+    ends = pd.DatetimeIndex(ends)
+    offset = pd.tseries.frequencies.to_offset(freq)
+    tz = ends.tz
+    if not len(ends):
+        return pd.DatetimeIndex(np.zeros(0, "datetime64[ns]")).tz_localize(tz)
+    if isinstance(offset, pd.offsets.Tick):
+        instants = ends.tz_convert("UTC").tz_localize(None) if tz is not None else ends
+        flat = pd.DatetimeIndex(_fixed_step_grid(instants, pd.Timedelta(offset).value, before, after).reshape(-1))
+        return flat.tz_localize("UTC").tz_convert(tz) if tz is not None else flat  # ns where the dates fit
+    wall = ends.tz_localize(None) if tz is not None else ends
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.PerformanceWarning)  # offsets pandas shifts element-wise
+            if not ((wall + offset) - offset == wall).all():
+                raise ValueError("an end off the frequency's anchor")
+            cols = [wall if k == 0 else wall + k * offset for k in range(1 - before, after + 1)]
+        grid = np.stack([c.as_unit(wall.unit).asi8 for c in cols], axis=1).view(f"datetime64[{wall.unit}]")
+        flat = _as_ns(pd.DatetimeIndex(grid.reshape(-1)))
+        return flat.tz_localize(tz) if tz is not None else flat
+    except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        pass
+    try:
+        rows = [pd.date_range(end=e, periods=before, freq=offset).append(_after(e, offset, after)) for e in ends]
+    except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
+        raise DataError(f"cannot lay out the forecast's timestamps at frequency {freq!r} after {ends[0]}: {exc}; "
+                        "check the timestamps (or pass freq=)") from exc
+    return _as_ns(rows[0].append(rows[1:]) if len(rows) > 1 else rows[0])
+
+
+def _as_ns(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """``index`` in nanoseconds, as the fixed-step grid is (whatever unit the data came in), where it fits."""
+    try:
+        return index.as_unit("ns")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
+        return index
+
+
+def _after(end: pd.Timestamp, offset, count: int) -> pd.DatetimeIndex:
+    """The ``count`` anchors of ``offset`` after ``end`` (which need not be one)."""
+    nxt = pd.date_range(start=end, periods=count + 1, freq=offset)
+    return nxt[nxt > end][:count]
+
+
+def _fixed_step_grid(instants: pd.DatetimeIndex, step: int, before: int, after: int) -> np.ndarray:
+    """``(S, before + after)`` datetime64 of naive ``instants`` plus multiples of ``step`` nanoseconds, in
+    nanoseconds, or for dates outside their range (1677-2262, which pandas 3 holds in s or us) in the
+    coarsest unit that holds the step and the ends exactly."""
+    unit = "ns"
+    lo, hi = pd.Timestamp.min, pd.Timestamp.max
+    if instants.max() > hi - pd.Timedelta(step * after) or instants.min() < lo + pd.Timedelta(step * before):
+        unit = next((u for u in ("s", "ms", "us")
+                     if step % _NS_PER_UNIT[u] == 0 and (instants.as_unit(u) == instants).all()), None)
+        if unit is None:
+            raise DataError(f"the forecast grid runs outside 1677-2262 with steps of {pd.Timedelta(step)}, "
+                            f"finer than a microsecond; shift the timestamps")
+    grid = instants.as_unit(unit).asi8[:, None] + (step // _NS_PER_UNIT[unit]) * np.arange(1 - before, after + 1)
+    return grid.astype(f"datetime64[{unit}]")
+
+
 def to_series_data(
     df,
     *,
@@ -211,7 +285,8 @@ def to_series_data(
     return _read_wide(_with_time_index(df, time_col), target=target, freq=freq, fill=fill, covariates=covs)
 
 
-def forecast_frame(schema: Schema, outputs: dict[str, np.ndarray], future: Sequence[pd.DatetimeIndex] | np.ndarray,
+def forecast_frame(schema: Schema, outputs: dict[str, np.ndarray],
+                   future: Sequence[pd.DatetimeIndex] | np.ndarray | pd.DatetimeIndex,
                    ids: Sequence[str] = ()) -> pd.DataFrame:
     """Forecast arrays -> a frame in the layout the model was fitted on.
 
@@ -219,7 +294,8 @@ def forecast_frame(schema: Schema, outputs: dict[str, np.ndarray], future: Seque
         schema: the fitted schema.
         outputs: ``{suffix: (S, H, C_t) array}``; suffix ``""`` is the point forecast, others name extra
             columns such as ``"-lo-80"`` / ``"-hi-80"``.
-        future: the ``S`` future indexes (one per segment), or their timestamps as one ``(S, H)`` array.
+        future: the future timestamps: one index per segment, an ``(S, H)`` datetime64 array, or one
+            ``DatetimeIndex`` of ``S * H`` stamps, series after series (which keeps a time zone).
         ids: the ``S`` series ids of a global model.
 
     Returns:
@@ -227,26 +303,27 @@ def forecast_frame(schema: Schema, outputs: dict[str, np.ndarray], future: Seque
         timestamp, columns ``id, time, <value><suffix>``.
     """
     suffixes = list(outputs)
+    horizon = next(iter(outputs.values())).shape[1]
+    if isinstance(future, pd.DatetimeIndex):
+        times, name = future, future.name
+    elif isinstance(future, np.ndarray):
+        times, name = pd.DatetimeIndex(future.reshape(-1)), None
+    else:
+        per_segment = [pd.DatetimeIndex(f) for f in future]
+        times, name = per_segment[0].append(per_segment[1:]), getattr(future[0], "name", None)
     if schema.layout == "wide":
         cols = {f"{c}{s}": outputs[s][0, :, j] for j, c in enumerate(schema.target) for s in suffixes}
-        frame = pd.DataFrame(cols, index=pd.DatetimeIndex(future[0]))
-        frame.index.name = getattr(future[0], "name", None) or "date"
+        frame = pd.DataFrame(cols, index=times[:horizon])
+        frame.index.name = name or "date"
         return frame
     id_col, time_col, value_col = (schema.names.get(k, d) for k, d in
                                    (("id", LONG_ID), ("time", LONG_TIME), ("value", LONG_VALUE)))
     if schema.mode == "global":
-        horizon = len(future[0])
-        id_values = np.repeat(np.asarray(ids, dtype=object), horizon)
-        if isinstance(future, np.ndarray):  # (S, H): no index object per series
-            times = future.reshape(-1)
-        else:
-            times = np.concatenate([f.to_numpy() for f in future]) if future else np.array([], dtype="datetime64[ns]")
-        data = {id_col: id_values, time_col: times}
+        data = {id_col: np.repeat(np.asarray(ids, dtype=object), horizon), time_col: times}
         data.update({f"{value_col}{s}": outputs[s][:, :, 0].reshape(-1) for s in suffixes})
     else:  # variates of one table: one block of rows per target series
-        horizon = len(future[0])
         data = {id_col: np.repeat(np.asarray(schema.target, dtype=object), horizon),
-                time_col: np.tile(pd.DatetimeIndex(future[0]).to_numpy(), len(schema.target))}
+                time_col: times[np.tile(np.arange(horizon), len(schema.target))]}
         data.update({f"{value_col}{s}": outputs[s][0].T.reshape(-1) for s in suffixes})
     return pd.DataFrame(data)
 
@@ -626,17 +703,26 @@ def _row_of(col: pd.Series, value) -> int:
 
 def read_future_covariates(future, schema: Schema, times: np.ndarray, ids: Sequence[str] = (),
                            time_col: str | None = None) -> np.ndarray:
-    """Values of the future covariates at ``times`` ``(S, H)`` from the user's ``future`` frame -> ``(S, H, K)``.
+    """Values of the future covariates at ``times`` from the user's ``future`` frame -> ``(S, H, K)``.
 
-    ``future`` is wide (timestamps + covariate columns) for a wide model, or long (id, time, covariates)
-    for a global one; extra rows and columns are ignored.  Missing values are an error that names them.
+    ``times`` holds the ``H`` future timestamps of each of the ``S`` series (``len(ids)`` for a global model,
+    else one table): an ``(S, H)`` datetime64 array, or a ``DatetimeIndex`` of ``S * H`` stamps, series after
+    series (which keeps a time zone).  ``future`` is wide (timestamps + covariate columns) for a wide model,
+    or long (id, time, covariates) for a global one; extra rows and columns are ignored.  Missing values are
+    an error that names them.
     """
     covs = list(schema.covariates)
-    S, H = times.shape
+    if isinstance(times, pd.DatetimeIndex):
+        flat = times
+        S = len(ids) if schema.mode == "global" else 1
+        H = len(flat) // max(S, 1)
+    else:
+        S, H = np.shape(times)
+        flat = pd.DatetimeIndex(np.asarray(times).reshape(-1))
     if not covs:
         return np.zeros((S, H, 0))
     need = f"the model uses future covariates {covs}: pass predict(future=frame) with their values for the {H} " \
-           f"steps after the history (from {pd.Timestamp(times[0, 0])})"
+           f"steps after the history (from {flat[0] if len(flat) else '-'})"
     if future is None:
         raise DataError(need)
     if not isinstance(future, pd.DataFrame):
@@ -644,7 +730,6 @@ def read_future_covariates(future, schema: Schema, times: np.ndarray, ids: Seque
     absent = [c for c in covs if c not in future.columns]
     if absent:
         raise DataError(f"future frame lacks covariate column(s) {absent}; {need}")
-    flat = pd.DatetimeIndex(times.reshape(-1))
     if schema.mode == "global":
         id_col, t_col = schema.names.get("id", LONG_ID), schema.names.get("time", LONG_TIME)
         if id_col not in future.columns or t_col not in future.columns:
