@@ -701,7 +701,7 @@ def _row_of(col: pd.Series, value) -> int:
     return int(hits[0]) if len(hits) else 0
 
 
-def read_future_covariates(future, schema: Schema, times: np.ndarray, ids: Sequence[str] = (),
+def read_future_covariates(future, schema: Schema, times: np.ndarray | pd.DatetimeIndex, ids: Sequence[str] = (),
                            time_col: str | None = None) -> np.ndarray:
     """Values of the future covariates at ``times`` from the user's ``future`` frame -> ``(S, H, K)``.
 
