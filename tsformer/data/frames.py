@@ -162,8 +162,7 @@ def normalize_freq(freq) -> str:
 
 def future_index(last: pd.Timestamp, freq: str, horizon: int) -> pd.DatetimeIndex:
     """The ``horizon`` timestamps that follow ``last`` at frequency ``freq``."""
-    idx = pd.date_range(start=last, periods=horizon + 1, freq=freq)
-    return idx[1:]
+    return time_grid(pd.DatetimeIndex([last]), freq, 0, horizon)
 
 
 _NS_PER_UNIT = {"s": 10 ** 9, "ms": 10 ** 6, "us": 10 ** 3, "ns": 1}
@@ -193,14 +192,13 @@ def time_grid(ends: pd.DatetimeIndex, freq: str, before: int, after: int) -> pd.
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.PerformanceWarning)  # offsets pandas shifts element-wise
-            if not ((wall + offset) - offset == wall).all():
-                raise ValueError("an end off the frequency's anchor")
-            cols = [wall if k == 0 else wall + k * offset for k in range(1 - before, after + 1)]
-        grid = np.stack([c.as_unit(wall.unit).asi8 for c in cols], axis=1).view(f"datetime64[{wall.unit}]")
-        flat = _as_ns(pd.DatetimeIndex(grid.reshape(-1)))
-        return flat.tz_localize(tz) if tz is not None else flat
+            if ((wall + offset) - offset == wall).all():  # every end on the frequency's anchor
+                cols = [wall if k == 0 else wall + k * offset for k in range(1 - before, after + 1)]
+                grid = np.stack([c.as_unit(wall.unit).asi8 for c in cols], axis=1).view(f"datetime64[{wall.unit}]")
+                flat = _as_ns(pd.DatetimeIndex(grid.reshape(-1)))
+                return flat.tz_localize(tz) if tz is not None else flat
     except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
-        pass
+        pass  # a wall-clock time that a daylight-saving change removes or repeats, a date out of range
     try:
         rows = [pd.date_range(end=e, periods=before, freq=offset).append(_after(e, offset, after)) for e in ends]
     except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
