@@ -1,16 +1,15 @@
 """ETSformer trained with salesforce/ETSformer's own training recipe, as its exp_main.py and utils/tools.py run it.
 
-    python benchmarks/etsformer_recipe.py --model etsformer --horizon 720 --threads 2 --param top_k=3 \
-        --param dropout=0.2 --param activation=sigmoid --param gradient_clip_val=1.0 --param max_epochs=15 \
-        --param patience=5 --param lr_schedule=constant [--base-lr 1e-4]
+    python benchmarks/etsformer_recipe.py --horizon 720 --threads 2 [--base-lr 1e-4] [ltsf.py's other options]
 
 A trial, not tsformer's training: it replaces the training module's optimizer and rate schedule for this process
 and then runs ``ltsf.py`` with the remaining arguments.  The recipe: Adam in three groups (the network, the
 exponential smoothing weights ``*alpha_logit`` and the damping factors ``*phi_logit``); epoch 1 trains the network at
 ``min_lr`` 1e-30 and the smoothing and damping weights at 100x the base rate; from epoch 2 every group takes the
 ``exponential_with_warmup`` rate (the official ``adjust_learning_rate`` overwrites all groups): base x 1/4, 2/4, 3/4,
-1, then halved every epoch; gradient norm clipped at 1.0 (``gradient_clip_val``).  The official defaults are K 3,
-dropout 0.2, sigmoid, 15 epochs, patience 5, base rate 1e-5 (its ETTm2 script; its grid search spans 1e-5 to 1e-3).
+1, then halved every epoch; gradient norm clipped at 1.0.  The official defaults, set here as ``ltsf.py`` parameters
+(a later ``--param`` or ``--max-epochs`` overrides one): K 3, dropout 0.2, sigmoid, 15 epochs, patience 5; base rate 1e-5 (its ETTm2
+script; its grid search spans 1e-5 to 1e-3).
 """
 
 from __future__ import annotations
@@ -25,6 +24,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tsformer.training import module as M  # noqa: E402
 
 MIN_LR, WARMUP = 1e-30, 3
+#: the official run.py defaults, as tsformer estimator parameters
+SETTINGS = dict(top_k=3, dropout=0.2, activation="sigmoid", gradient_clip_val=1.0, patience=5)
+EPOCHS = 15  # --max-epochs, which a later --max-epochs overrides
 
 
 def rate(epoch: int, base: float) -> float:
@@ -65,7 +67,8 @@ def main(argv=None):
     args, rest = p.parse_known_args(argv)
     install(args.base_lr)
     import ltsf
-    return ltsf.main(rest)
+    settings = [a for k, v in SETTINGS.items() for a in ("--param", f"{k}={v}")]
+    return ltsf.main(["--model", "etsformer", "--max-epochs", str(EPOCHS), *settings, *rest])
 
 
 if __name__ == "__main__":
