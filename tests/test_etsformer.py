@@ -234,3 +234,32 @@ def test_the_fft_layers_take_bfloat16_inputs_as_bf16_mixed_gives_them_on_a_gpu()
     assert conv.dtype == torch.float32  # promoted with the float32 kernel, as a product would be
     torch.testing.assert_close(conv, causal_fft_conv(x.bfloat16().float(), kernel))
     assert causal_fft_conv(x.bfloat16(), kernel.bfloat16()).dtype == torch.bfloat16
+
+
+def test_warmup_schedule_trains_the_smoothing_and_damping_weights_alone_first(synthetic):
+    # salesforce/ETSformer's recipe: epoch 1 moves only the smoothing (alpha) and damping (phi) weights, at 100x
+    # the rate; then every weight at 1/4, 2/4, 3/4 and 1 times it
+    import lightning as L
+
+    class Record(L.Callback):
+        def __init__(self):
+            self.rates, self.moved = [], []
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.before = {n: p.detach().clone() for n, p in pl_module.network.named_parameters()}
+            self.rates.append([g["lr"] for g in trainer.optimizers[0].param_groups])
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            self.moved.append({n for n, p in pl_module.network.named_parameters() if not torch.equal(p, self.before[n])})
+
+    record = Record()
+    est = tiny("etsformer", e_layers=2, max_epochs=5, patience=None, learning_rate=1e-3, lr_schedule="warmup",
+               trainer_kwargs={"callbacks": [record]}).fit(synthetic)
+    assert sum(record.rates, []) == pytest.approx([0.0, 0.1, *[2.5e-4] * 2, *[5e-4] * 2, *[7.5e-4] * 2, *[1e-3] * 2])
+    warm = {n.rsplit(".", 1)[-1] for n in record.moved[0]}
+    assert warm == {"alpha_logit", "phi_logit"}
+    # the two encoder layers' growth and level smoothing, the two decoder layers' damping: all of them
+    assert sum(n.endswith(("alpha_logit", "phi_logit")) for n in record.moved[0]) == 6
+    assert len(record.moved[1]) > 6  # then the whole network trains
+    assert [row["lr"] for row in est.history_] == pytest.approx([0.0, 2.5e-4, 5e-4, 7.5e-4, 1e-3])
+    assert np.isfinite(est.predict().to_numpy()).all()

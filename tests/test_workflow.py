@@ -238,10 +238,13 @@ def test_plots_are_valid_images_of_the_expected_size(synthetic, tmp_path):
     assert png_size(tmp_path / "long.png")[0] == 900
 
 
-@pytest.mark.parametrize("schedule, factors", [("halve", [1, 1, 0.5, 0.25]), ("constant", [1, 1, 1, 1])])
+@pytest.mark.parametrize("schedule, factors", [("halve", [1, 1, 0.5, 0.25, 0.125]), ("constant", [1, 1, 1, 1, 1]),
+                                               ("warmup", [0.25, 0.5, 0.75, 1, 0.5])])
 def test_learning_rate_schedule_per_epoch(synthetic, schedule, factors):
-    # "halve" is the reference code's lradj="type1": the first two epochs at the full rate, then halved
-    est = tiny("itransformer", max_epochs=4, patience=None, learning_rate=1e-3, lr_schedule=schedule).fit(synthetic)
+    # "halve" is the reference code's lradj="type1": the first two epochs at the full rate, then halved;
+    # "warmup" is salesforce/ETSformer's exponential_with_warmup (without a warm-start epoch: iTransformer
+    # declares no warm-start weights)
+    est = tiny("itransformer", max_epochs=5, patience=None, learning_rate=1e-3, lr_schedule=schedule).fit(synthetic)
     assert [row["lr"] for row in est.history_] == pytest.approx([1e-3 * f for f in factors])
 
 

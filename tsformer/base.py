@@ -73,8 +73,9 @@ COMMON_PARAMS_DOC = """
         batch_size, max_epochs, patience: training loop; patience is for early stopping on val_loss.
         learning_rate, lr_schedule: AdamW learning rate; "halve" (the reference code's schedule: two
             epochs at learning_rate, then x0.5 every epoch), "cosine", "onecycle" (warm-up over the first 20% of
-            the steps to learning_rate, then cosine annealing, stepped every batch: xLSTMTime's reference) or
-            "constant".
+            the steps to learning_rate, then cosine annealing, stepped every batch: xLSTMTime's reference),
+            "warmup" (salesforce/ETSformer's: x1/4, 2/4, 3/4, 1, then x0.5 every epoch; ETSformer first trains
+            its smoothing and damping weights alone for an epoch, at 100x learning_rate) or "constant".
         loss: "mse", "mae", "huber" or "quantile" (a quantile head; intervals from its quantiles).
         quantiles: levels of the quantile loss (default 0.025, 0.1, 0.5, 0.9, 0.975; 0.5 is always added).
         gradient_clip_val: clip gradient norm (None: off).

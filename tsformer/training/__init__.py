@@ -16,6 +16,7 @@ _WHERE = {
     "LOSSES": "losses",
     "LR_SCHEDULES": "losses",
     "halving_factor": "losses",
+    "warmup_factor": "losses",
     "pinball_loss": "losses",
     "sort_quantiles": "losses",
     "is_global_zero": "rank",

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSSES", "LR_SCHEDULES", "ONE_CYCLE_WARMUP", "halving_factor", "pinball_loss", "sort_quantiles"]
+__all__ = ["LOSSES", "LR_SCHEDULES", "ONE_CYCLE_WARMUP", "WARMUP_EPOCHS", "WARM_START_SCALE", "halving_factor",
+           "pinball_loss", "sort_quantiles", "warmup_factor"]
 
 
 def pinball_loss(y_hat: torch.Tensor, y: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
@@ -29,9 +30,14 @@ LOSSES = {
     "huber": F.huber_loss,
     "quantile": pinball_loss,
 }
-LR_SCHEDULES = ("halve", "cosine", "onecycle", "constant")
+LR_SCHEDULES = ("halve", "cosine", "onecycle", "warmup", "constant")
 #: ``"onecycle"``: the share of all training steps spent warming up (the xLSTMTime reference's ``pct_start``)
 ONE_CYCLE_WARMUP = 0.2
+#: ``"warmup"``: the epochs at a linearly rising rate before the full one (salesforce/ETSformer's ``warmup_epochs``)
+WARMUP_EPOCHS = 3
+#: ``"warmup"``: the rate of a network's warm-start parameters in the warm-start epoch, as a multiple of
+#: ``learning_rate`` (salesforce/ETSformer's default smoothing and damping rates, 100x its ``learning_rate``)
+WARM_START_SCALE = 100.0
 
 
 def halving_factor(epoch: int) -> float:
@@ -43,3 +49,15 @@ def halving_factor(epoch: int) -> float:
     with the third.
     """
     return 0.5 ** max(epoch - 1, 0)
+
+
+def warmup_factor(epoch: int) -> float:
+    """The ``"warmup"`` schedule's factor for the 0-based ``epoch`` after any warm-start epoch: 1/4, 2/4, 3/4, 1, 0.5, ...
+
+    salesforce/ETSformer's ``exponential_with_warmup``: the rate rises linearly over :data:`WARMUP_EPOCHS` epochs,
+    the next epoch trains at the full rate, and every later one at half the one before.
+    """
+    k = epoch + 1
+    if k <= WARMUP_EPOCHS:
+        return k / (WARMUP_EPOCHS + 1)
+    return 0.5 ** (k - WARMUP_EPOCHS - 1)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .losses import LOSSES, ONE_CYCLE_WARMUP, halving_factor, sort_quantiles
+from .losses import LOSSES, ONE_CYCLE_WARMUP, WARM_START_SCALE, halving_factor, sort_quantiles, warmup_factor
 
 __all__ = ["ForecastingModule"]
 
@@ -46,7 +46,15 @@ class ForecastingModule(L.LightningModule):
             batch, as the xLSTMTime and PatchTST reference code train: from ``learning_rate / 25`` up to
             ``learning_rate`` over the first :data:`ONE_CYCLE_WARMUP` of all steps, then cosine annealing down to
             ``learning_rate / 2.5e5``, with Adam's ``beta1`` cycled from 0.95 to 0.85 and back; torch's
-            ``OneCycleLR`` with its defaults otherwise) or ``"constant"``.
+            ``OneCycleLR`` with its defaults otherwise), ``"warmup"`` (salesforce/ETSformer's
+            ``exponential_with_warmup``: ``learning_rate`` x 1/4, 2/4, 3/4, 1, then halved every epoch; see
+            :func:`warmup_factor`; a network with warm-start parameters, below, gets a warm-start epoch before it)
+            or ``"constant"``.
+            A module of ``network`` may declare *warm-start parameters* with a method
+            ``warm_start_parameters()`` (ETSformer's smoothing and damping weights).  Under ``"warmup"`` the
+            first epoch then trains those alone, at :data:`WARM_START_SCALE` x ``learning_rate``, and every
+            other weight at rate 0, as salesforce/ETSformer's first epoch does; from the second epoch every
+            weight follows the schedule.  The other schedules ignore the declaration.
         compile: train through ``torch.compile(network, dynamic=False)`` (``True``; a dict: ``torch.compile``'s
             arguments, e.g. ``{"mode": "max-autotune"}``); ``False`` runs the network eagerly.  Only the training and
             validation steps run compiled: ``network`` itself, its weights and what is saved are unchanged.
@@ -156,7 +164,31 @@ class ForecastingModule(L.LightningModule):
     def on_validation_epoch_end(self):
         self._log_epoch_mean("val")
 
+    def _warm_start_parameters(self) -> list:
+        """The parameters that modules of the network declare for the ``"warmup"`` schedule's warm-start epoch."""
+        found, seen = [], set()
+        for module in self.network.modules():
+            declare = getattr(module, "warm_start_parameters", None)
+            for p in declare() if callable(declare) else ():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    found.append(p)
+        return found
+
     def configure_optimizers(self):
+        if self.lr_schedule == "warmup":
+            warm = self._warm_start_parameters()
+            if not warm:
+                opt = _adamw(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+                sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_factor)
+                return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+            ids = {id(p) for p in warm}
+            rest = [p for p in self.parameters() if id(p) not in ids]
+            opt = _adamw([{"params": rest}, {"params": warm}], lr=self.learning_rate, weight_decay=self.weight_decay)
+            after = lambda epoch: warmup_factor(epoch - 1)  # noqa: E731  the schedule, one epoch later
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, [lambda epoch: 0.0 if epoch == 0 else after(epoch),
+                                                            lambda epoch: WARM_START_SCALE if epoch == 0 else after(epoch)])
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
         opt = _adamw(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         if self.lr_schedule == "halve":
             sched = torch.optim.lr_scheduler.LambdaLR(opt, halving_factor)

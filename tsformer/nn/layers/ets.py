@@ -66,6 +66,11 @@ class ExponentialSmoothing(nn.Module):
         """Smoothing parameter per head, in (0, 1)."""
         return torch.sigmoid(self.alpha_logit)
 
+    def warm_start_parameters(self) -> list[nn.Parameter]:
+        """The smoothing weights, which ``lr_schedule="warmup"`` trains alone in its first epoch (the reference
+        code's ``_smoothing_weight`` group)."""
+        return [self.alpha_logit]
+
     def weights(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(α(1-α)^j, (1-α)^{j+1})`` for ``j = 0..length-1``, each ``(length, H)``: the attention to the
         value ``j`` steps back, and the weight of the initial state at step ``j``."""
@@ -177,6 +182,11 @@ class DampingLayer(nn.Module):
     def phi(self) -> torch.Tensor:
         """Damping factor per head, in (0, 1)."""
         return torch.sigmoid(self.phi_logit)
+
+    def warm_start_parameters(self) -> list[nn.Parameter]:
+        """The damping factors, which ``lr_schedule="warmup"`` trains alone in its first epoch (the reference
+        code's ``_damping_factor`` group)."""
+        return [self.phi_logit]
 
     def factors(self) -> torch.Tensor:
         """``Σ_{i=1..h} φ^i`` for ``h = 1..horizon``: ``(horizon, n_heads)``."""
