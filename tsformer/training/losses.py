@@ -51,12 +51,17 @@ def halving_factor(epoch: int) -> float:
     return 0.5 ** max(epoch - 1, 0)
 
 
-def warmup_factor(epoch: int) -> float:
-    """The ``"warmup"`` schedule's factor for the 0-based ``epoch`` after any warm-start epoch: 1/4, 2/4, 3/4, 1, 0.5, ...
+def warmup_factor(epoch: int, *, warm_start: float | None = None) -> float:
+    """The ``"warmup"`` schedule's factor for the 0-based ``epoch``: 1/4, 2/4, 3/4, 1, 0.5, ...
 
     salesforce/ETSformer's ``exponential_with_warmup``: the rate rises linearly over :data:`WARMUP_EPOCHS` epochs,
-    the next epoch trains at the full rate, and every later one at half the one before.
+    the next epoch trains at the full rate, and every later one at half the one before.  With ``warm_start`` the
+    schedule starts one epoch later, after a warm-start epoch at the factor ``warm_start``.
     """
+    if warm_start is not None:
+        if epoch == 0:
+            return warm_start
+        epoch -= 1
     k = epoch + 1
     if k <= WARMUP_EPOCHS:
         return k / (WARMUP_EPOCHS + 1)

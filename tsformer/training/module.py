@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import lightning as L
 import torch
@@ -166,31 +167,20 @@ class ForecastingModule(L.LightningModule):
 
     def _warm_start_parameters(self) -> list:
         """The parameters that modules of the network declare for the ``"warmup"`` schedule's warm-start epoch."""
-        found, seen = [], set()
-        for module in self.network.modules():
-            declare = getattr(module, "warm_start_parameters", None)
-            for p in declare() if callable(declare) else ():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    found.append(p)
-        return found
+        declared = (getattr(m, "warm_start_parameters", None) for m in self.network.modules())
+        return list({id(p): p for declare in declared if callable(declare) for p in declare()}.values())
 
     def configure_optimizers(self):
-        if self.lr_schedule == "warmup":
-            warm = self._warm_start_parameters()
-            if not warm:
-                opt = _adamw(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
-                sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_factor)
-                return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        warm = self._warm_start_parameters() if self.lr_schedule == "warmup" else []
+        params = self.parameters()
+        if warm:  # two groups: the warm-start epoch trains the declared weights alone
             ids = {id(p) for p in warm}
-            rest = [p for p in self.parameters() if id(p) not in ids]
-            opt = _adamw([{"params": rest}, {"params": warm}], lr=self.learning_rate, weight_decay=self.weight_decay)
-            after = lambda epoch: warmup_factor(epoch - 1)  # noqa: E731  the schedule, one epoch later
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, [lambda epoch: 0.0 if epoch == 0 else after(epoch),
-                                                            lambda epoch: WARM_START_SCALE if epoch == 0 else after(epoch)])
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
-        opt = _adamw(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
-        if self.lr_schedule == "halve":
+            params = [{"params": [p for p in params if id(p) not in ids]}, {"params": warm}]
+        opt = _adamw(params, lr=self.learning_rate, weight_decay=self.weight_decay)
+        if self.lr_schedule == "warmup":
+            factors = [partial(warmup_factor, warm_start=0.0), partial(warmup_factor, warm_start=WARM_START_SCALE)]
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factors if warm else warmup_factor)
+        elif self.lr_schedule == "halve":
             sched = torch.optim.lr_scheduler.LambdaLR(opt, halving_factor)
         elif self.lr_schedule == "cosine":
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(self.trainer.max_epochs or 1), 1))
