@@ -15,9 +15,11 @@ from .losses import LOSSES, ONE_CYCLE_WARMUP, WARM_START_SCALE, halving_factor, 
 __all__ = ["ForecastingModule"]
 
 
-def _adamw(params, **kwargs) -> torch.optim.Optimizer:
+def _adamw(params, *, fused: bool = True, **kwargs) -> torch.optim.Optimizer:
     """AdamW with the fused kernel where torch has one for these tensors (CPU and CUDA: ~3x faster steps)."""
     params = list(params)
+    if not fused:
+        return torch.optim.AdamW(params, **kwargs)
     try:
         return torch.optim.AdamW(params, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):  # an older torch, or a device/dtype without the fused kernel
@@ -176,7 +178,11 @@ class ForecastingModule(L.LightningModule):
         if warm:  # two groups: the warm-start epoch trains the declared weights alone
             ids = {id(p) for p in warm}
             params = [{"params": [p for p in params if id(p) not in ids]}, {"params": warm}]
-        opt = _adamw(params, lr=self.learning_rate, weight_decay=self.weight_decay)
+        # Lightning refuses to clip the gradients of a fused optimizer under mixed precision (it would unscale them
+        # itself): the plain kernel there
+        trainer = self._trainer
+        clipped_mixed = bool(trainer and trainer.gradient_clip_val and "mixed" in str(trainer.precision))
+        opt = _adamw(params, fused=not clipped_mixed, lr=self.learning_rate, weight_decay=self.weight_decay)
         if self.lr_schedule == "warmup":
             factors = [partial(warmup_factor, warm_start=0.0), partial(warmup_factor, warm_start=WARM_START_SCALE)]
             sched = torch.optim.lr_scheduler.LambdaLR(opt, factors if warm else warmup_factor)
