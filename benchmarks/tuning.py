@@ -71,7 +71,8 @@ def main(argv=None) -> dict:
         raise SystemExit(f"the validation months ({n_val} rows) must hold whole windows of horizon {H}")
     accelerator = "cpu" if not torch.cuda.is_available() else "auto"
     common = dict(val_size=n_val, batch_size=TRAINING["batch_size"], max_epochs=args.max_epochs,
-                  patience=TRAINING["patience"], lr_schedule=TRAINING["lr_schedule"], accelerator=accelerator)
+                  patience=TRAINING["patience"], lr_schedule=TRAINING["lr_schedule"],
+                  gradient_clip_val=TRAINING["gradient_clip_val"], accelerator=accelerator)
     fixed = {**common, **parse_params(args.fixed)}
     if not args.tune_lookback:
         fixed["lookback"] = args.lookback

@@ -225,3 +225,16 @@ def test_training_switches_reach_the_estimator(csv, flag, param):
     for flags, expected in (([], False), ([flag], True)):
         args = build_parser().parse_args(["forecast", str(csv), *FAST, *flags])
         assert estimator_params(args, read_input(args.data, args), cls)[param] is expected
+
+
+def test_epochs_and_patience_default_to_the_models_own(csv):
+    from tsformer import registry
+    from tsformer.cli import build_parser, estimator_params, read_input
+
+    cls = registry.get_estimator("etsformer")
+    args = build_parser().parse_args(["forecast", str(csv), "--model", "etsformer"])
+    est = cls(**estimator_params(args, read_input(args.data, args), cls))
+    assert (est.max_epochs, est.patience, est.lr_schedule) == (15, 5, "warmup")  # its reference code's training
+    args = build_parser().parse_args(["forecast", str(csv), "--model", "etsformer", "--max-epochs", "2", "--patience", "1"])
+    assert {k: estimator_params(args, read_input(args.data, args), cls)[k] for k in ("max_epochs", "patience")} == \
+        {"max_epochs": 2, "patience": 1}

@@ -97,8 +97,8 @@ def _add_model_args(p: argparse.ArgumentParser, *, tuning: bool = False) -> None
     g.add_argument("--horizon", type=int, default=24, help="steps to forecast (default: 24)")
     g.add_argument("--lookback", type=int, default=None if tuning else 96,
                    help="history length the model reads (default: " + ("tuned: the horizon x 1 to 4" if tuning else "96") + ")")
-    g.add_argument("--max-epochs", type=int, default=10, help="maximum training epochs (default: 10)")
-    g.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs (default: 3)")
+    g.add_argument("--max-epochs", type=int, help="maximum training epochs (default: the model's, 10; ETSformer 15)")
+    g.add_argument("--patience", type=int, help="early-stopping patience in epochs (default: the model's, 3; ETSformer 5)")
     g.add_argument("--batch-size", type=int, default=32, help="training batch size (default: 32)")
     g.add_argument("--learning-rate", type=float,
                    help="optimizer learning rate (default: " + ("tuned" if tuning else "the model's") + ")")
@@ -279,13 +279,13 @@ def estimator_params(args, df: pd.DataFrame, cls) -> dict:
     params = dict(lookback=args.lookback, horizon=args.horizon, target=args.target,
                   time_col=None if long else args.time_col,
                   future_covariates=args.future_covariates, freq=args.freq, fill=args.fill,
-                  series_mode=args.series_mode, max_epochs=args.max_epochs, patience=args.patience,
+                  series_mode=args.series_mode,
                   batch_size=args.batch_size, val_size=args.val_size, window_step=args.window_step,
                   random_state=args.seed,
                   accelerator=args.accelerator, devices=_devices(args.devices), precision=args.precision,
                   compile=args.compile, activation_checkpointing=args.activation_checkpointing,
                   verbose=not args.quiet)
-    for key in ("learning_rate", "loss", "quantiles"):
+    for key in ("max_epochs", "patience", "learning_rate", "loss", "quantiles"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     distributed = {k: v for k, v in (("strategy", args.strategy), ("num_nodes", args.num_nodes)) if v is not None}
