@@ -97,8 +97,8 @@ def _add_model_args(p: argparse.ArgumentParser, *, tuning: bool = False) -> None
     g.add_argument("--horizon", type=int, default=24, help="steps to forecast (default: 24)")
     g.add_argument("--lookback", type=int, default=None if tuning else 96,
                    help="history length the model reads (default: " + ("tuned: the horizon x 1 to 4" if tuning else "96") + ")")
-    g.add_argument("--max-epochs", type=int, help="maximum training epochs (default: the model's, 10; ETSformer 15)")
-    g.add_argument("--patience", type=int, help="early-stopping patience in epochs (default: the model's, 3; ETSformer 5)")
+    g.add_argument("--max-epochs", type=int, help="maximum training epochs (default: the model's)")
+    g.add_argument("--patience", type=int, help="early-stopping patience in epochs (default: the model's)")
     g.add_argument("--batch-size", type=int, default=32, help="training batch size (default: 32)")
     g.add_argument("--learning-rate", type=float,
                    help="optimizer learning rate (default: " + ("tuned" if tuning else "the model's") + ")")
