@@ -37,6 +37,9 @@ def main(argv=None):
     p.add_argument("--base-lr", type=float, default=1e-4)
     args, rest = p.parse_known_args(argv)
     import ltsf
+    if any(a in ("-h", "--help") for a in rest):  # this script's one option, then ltsf.py's (which exits)
+        print(__doc__.split("\n\n")[0] + "\n\n  --base-lr BASE_LR     the recipe's base learning rate (default: 1e-4)\n\n"
+              "ltsf.py's options follow (--model is etsformer here):\n")
     settings = {**SETTINGS, "learning_rate": args.base_lr}
     params = [a for k, v in settings.items() for a in ("--param", f"{k}={v}")]
     return ltsf.main(["--model", "etsformer", "--max-epochs", str(EPOCHS), *params, *rest])
